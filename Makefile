@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := docker-registry skopeo umoci oci-image-tool busybox-static buildah git
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test deps apt lint typecheck unit bench clean
+.PHONY: demo test deps apt services lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,11 @@ lint: deps
 typecheck: deps
 	$(VENV)/bin/mypy
 
-unit: deps apt
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+services: deps
+	@if [ -f scripts/install-test-services.sh ]; then bash scripts/install-test-services.sh; fi
+
+unit: deps apt services
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/pytest -q -p no:cacheprovider
 
 test: deps apt lint typecheck unit
 
