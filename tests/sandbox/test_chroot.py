@@ -1,0 +1,331 @@
+"""The chroot runner against a real busybox rootfs: isolation, mounts, users, cleanup."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import fingerprint, mount_lines
+
+from kiln.fs.users import resolve_user
+from kiln.sandbox.base import Mount, RunSpec, SandboxError
+from kiln.sandbox.chroot import ChrootRunner
+
+pytestmark = [pytest.mark.privileged, pytest.mark.usefixtures("privileged"), pytest.mark.timeout(60)]
+
+
+def run(tmp_path: Path, spec: RunSpec) -> tuple[int, list[str]]:
+    lines: list[str] = []
+    code = ChrootRunner(tmp_path / "state").run(spec, lines.append)
+    return code, lines
+
+
+def sh(rootfs: Path, script: str, **kwargs: object) -> RunSpec:
+    return RunSpec(argv=("/bin/sh", "-c", script), rootfs=str(rootfs), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("script", "code"), [("true", 0), ("exit 7", 7), ("kill -9 $$", 137), ("kill -TERM $$", 143)]
+)
+def test_exit_codes_propagate(tmp_path: Path, rootfs: Path, script: str, code: int) -> None:
+    assert run(tmp_path, sh(rootfs, script))[0] == code
+
+
+def test_output_is_streamed_line_by_line(tmp_path: Path, rootfs: Path) -> None:
+    code, lines = run(tmp_path, sh(rootfs, "echo one; echo two >&2; printf 'caf\\303\\251\\n\\377end'"))
+    assert code == 0
+    assert lines == ["one", "two", "café", "\ufffdend"]
+
+
+def test_user_groups_and_home(tmp_path: Path, rootfs: Path) -> None:
+    user = resolve_user("app", rootfs)
+    spec = sh(
+        rootfs, "id; echo HOME=$HOME; pwd", uid=user.uid, gid=user.gid, groups=user.groups, home=user.home
+    )
+    code, lines = run(tmp_path, replace(spec, cwd="/work/dir"))
+    assert code == 0
+    assert lines[0] == "uid=1000(app) gid=1000(app) groups=10(wheel),29(audio)"
+    assert lines[1:] == ["HOME=/home/app", "/work/dir"]
+    created = rootfs / "work" / "dir"
+    assert (created.stat().st_uid, created.stat().st_gid) == (1000, 1000)
+
+
+def test_explicit_group_has_no_supplementary_groups(tmp_path: Path, rootfs: Path) -> None:
+    user = resolve_user("app:audio", rootfs)
+    code, lines = run(tmp_path, sh(rootfs, "id", uid=user.uid, gid=user.gid, groups=user.groups))
+    assert (code, lines) == (0, ["uid=1000(app) gid=29(audio)"])
+
+
+def test_env_and_default_path(tmp_path: Path, rootfs: Path) -> None:
+    code, lines = run(tmp_path, sh(rootfs, "echo $FOO; echo $PATH; echo $HOME", env=("FOO=bar baz",)))
+    assert (code, lines) == (
+        0,
+        ["bar baz", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "/"],
+    )
+
+
+def test_exec_form_searches_path(tmp_path: Path, rootfs: Path) -> None:
+    code, lines = run(tmp_path, RunSpec(argv=("echo", "exec", "form"), rootfs=str(rootfs)))
+    assert (code, lines) == (0, ["exec form"])
+
+
+def test_missing_executable_is_a_clear_error(tmp_path: Path, rootfs: Path) -> None:
+    with pytest.raises(SandboxError, match='exec: "nosuchcmd": executable file not found in \\$PATH'):
+        run(tmp_path, RunSpec(argv=("nosuchcmd",), rootfs=str(rootfs)))
+
+
+def test_pid_namespace(tmp_path: Path, rootfs: Path) -> None:
+    code, lines = run(tmp_path, sh(rootfs, "echo $$; ls /proc | grep -E '^[0-9]+$' | sort -n"))
+    assert code == 0
+    assert lines[0] == "2"  # PID 1 is the sandbox's init, the command comes next
+    pids = {int(p) for p in lines[1:]}
+    assert 1 in pids and os.getpid() not in pids and max(pids) < 10
+
+
+def test_zombies_are_reaped_and_leftovers_killed(tmp_path: Path, rootfs: Path) -> None:
+    script = "( (true &) ); (sleep 100 &); sleep 0.3; cat /proc/[0-9]*/stat | cut -d' ' -f3"
+    code, lines = run(tmp_path, sh(rootfs, script))
+    assert code == 0
+    assert "Z" not in lines  # orphans were re-parented to init and reaped
+    # ``sleep 100`` was still running when the command ended; run() returned, so it was killed.
+    assert "sleep 100" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+
+
+def test_minimal_dev(tmp_path: Path, rootfs: Path) -> None:
+    script = "ls /dev; echo x > /dev/null && head -c 5 /dev/zero | wc -c; head -c 8 /dev/urandom | wc -c"
+    code, lines = run(tmp_path, sh(rootfs, script))
+    assert code == 0
+    expected = {
+        "fd",
+        "full",
+        "null",
+        "ptmx",
+        "pts",
+        "random",
+        "shm",
+        "stderr",
+        "stdin",
+        "stdout",
+        "tty",
+        "urandom",
+        "zero",
+    }
+    assert set(lines[:-2]) == expected
+    assert lines[-2:] == ["5", "8"]
+
+
+def test_devices_made_in_the_rootfs_cannot_be_opened(tmp_path: Path, rootfs: Path) -> None:
+    major, minor = os.major(os.stat("/").st_dev), os.minor(os.stat("/").st_dev)
+    script = f"mknod /disk b {major} {minor} && head -c 1 /disk; echo rc=$?; mknod /dev/disk2 b {major} {minor}; head -c 1 /dev/disk2; echo rc=$?"
+    code, lines = run(tmp_path, sh(rootfs, script))
+    assert code == 0
+    assert [line for line in lines if line.startswith("rc=")] == ["rc=1", "rc=1"]
+    assert any("Permission denied" in line or "not permitted" in line for line in lines)
+
+
+def test_sys_is_read_only_and_proc_is_masked(tmp_path: Path, rootfs: Path) -> None:
+    masked = next(p for p in ("/proc/kcore", "/proc/keys", "/proc/timer_list") if os.path.exists(p))
+    script = (
+        "touch /sys/x 2>/dev/null; echo sys=$?; { echo h > /proc/sysrq-trigger; } 2>/dev/null; echo sysrq=$?;"
+        f" {{ echo k > /proc/sys/kernel/domainname; }} 2>/dev/null; echo procsys=$?; wc -c < {masked}; ls /sys | grep -c ."
+    )
+    code, lines = run(tmp_path, sh(rootfs, script))
+    assert code == 0
+    assert lines[:3] == ["sys=1", "sysrq=1", "procsys=1"]
+    assert lines[3] == "0"  # masked with /dev/null
+    assert int(lines[4]) > 0
+
+
+def test_resolv_conf_and_hosts(tmp_path: Path, rootfs: Path) -> None:
+    (rootfs / "etc" / "hosts").write_text("rootfs own hosts\n")
+    host_files = {
+        p: (Path(p).read_bytes(), os.stat(p).st_mtime_ns) for p in ("/etc/hosts", "/etc/resolv.conf")
+    }
+    before = fingerprint(rootfs)
+    script = (
+        "cat /etc/hosts; cat /etc/resolv.conf | head -1; hostname;"
+        " echo evil >> /etc/hosts; echo rc=$?; echo evil > /etc/resolv.conf; echo rc=$?;"
+        " umount /etc/hosts; echo rc=$?"
+    )
+    spec = sh(rootfs, script, hostname="kiln-test", extra_hosts=(("db.local", "10.1.2.3"),))
+    code, lines = run(tmp_path, spec)
+    assert code == 0
+    assert lines[:4] == [
+        "127.0.0.1\tlocalhost kiln-test",
+        "::1\tlocalhost ip6-localhost ip6-loopback",
+        "10.1.2.3\tdb.local",
+        Path("/etc/resolv.conf").read_text().splitlines()[0],
+    ]
+    assert lines[4] == "kiln-test"
+    assert [line for line in lines if line.startswith("rc=")] == ["rc=1", "rc=1", "rc=1"]
+    assert fingerprint(rootfs) == before  # the rootfs' own hosts file untouched, no resolv.conf left
+    assert not (rootfs / "etc" / "resolv.conf").exists()
+    assert {p: (Path(p).read_bytes(), os.stat(p).st_mtime_ns) for p in host_files} == host_files
+
+
+def test_mount_stubs_leave_no_trace(tmp_path: Path, rootfs: Path) -> None:
+    """/proc, /dev, /sys, /etc/resolv.conf, /etc/hosts and mount targets are made then removed, times restored."""
+    before = fingerprint(rootfs)
+    secret = Mount("secret", "/run/secrets/token", data=b"s3cret")
+    tmpfs = Mount("tmpfs", "/scratch/deep")
+    code, _ = run(tmp_path, sh(rootfs, "ls /run/secrets /scratch/deep >/dev/null", mounts=(secret, tmpfs)))
+    assert code == 0
+    assert fingerprint(rootfs) == before
+    assert os.listdir(tmp_path / "state") == []
+
+
+def test_changes_by_the_command_are_kept(tmp_path: Path, rootfs: Path) -> None:
+    code, _ = run(
+        tmp_path,
+        sh(rootfs, "mkdir -p /opt/app && echo hi > /opt/app/f && chown 1000:29 /opt/app/f && rm /etc/group"),
+    )
+    assert code == 0
+    assert (rootfs / "opt" / "app" / "f").read_text() == "hi\n"
+    assert ((rootfs / "opt/app/f").stat().st_uid, (rootfs / "opt/app/f").stat().st_gid) == (1000, 29)
+    assert not (rootfs / "etc" / "group").exists()
+
+
+def test_bind_mounts(tmp_path: Path, rootfs: Path) -> None:
+    src = tmp_path / "ctx"
+    src.mkdir()
+    (src / "in.txt").write_text("context\n")
+    before = fingerprint(src)
+    mounts = (Mount("bind", "/ro", source=str(src), readonly=True), Mount("bind", "/rw", source=str(src)))
+    script = "cat /ro/in.txt; touch /ro/x; echo rc=$?; echo new > /rw/in.txt && cat /rw/in.txt; touch /rw/y && ls /rw"
+    code, lines = run(tmp_path, sh(rootfs, script, mounts=mounts))
+    assert code == 0
+    assert lines[0] == "context"
+    assert "rc=1" in lines
+    assert lines[-3:] == ["new", "in.txt", "y"]
+    assert fingerprint(src) == before  # writable bind mounts write to a throw-away layer
+    assert not (rootfs / "ro").exists() and not (rootfs / "rw").exists()
+
+
+def test_bind_mount_of_a_file(tmp_path: Path, rootfs: Path) -> None:
+    src = tmp_path / "one.txt"
+    src.write_text("single\n")
+    code, lines = run(
+        tmp_path, sh(rootfs, "cat /mnt/one.txt", mounts=(Mount("bind", "/mnt/one.txt", source=str(src)),))
+    )
+    assert (code, lines) == (0, ["single"])
+
+
+def test_tmpfs_mount(tmp_path: Path, rootfs: Path) -> None:
+    (rootfs / "tmp").mkdir()
+    (rootfs / "tmp" / "keep").write_text("image file\n")
+    before = fingerprint(rootfs)
+    script = "ls /tmp; echo data > /tmp/new; cat /tmp/new; df /tmp | tail -1 | awk '{print $1}'"
+    code, lines = run(tmp_path, sh(rootfs, script, mounts=(Mount("tmpfs", "/tmp", size=1 << 20),)))
+    assert (code, lines) == (0, ["data", "tmpfs"])
+    assert fingerprint(rootfs) == before
+
+
+def test_cache_mount_persists_between_runs(tmp_path: Path, rootfs: Path) -> None:
+    cache = tmp_path / "cache" / "apt"
+    mount = Mount("cache", "/var/cache/apt", source=str(cache), uid=1000, gid=1000, mode=0o750)
+    assert run(tmp_path, sh(rootfs, "echo 1 >> /var/cache/apt/count", mounts=(mount,)))[0] == 0
+    code, lines = run(
+        tmp_path, sh(rootfs, "echo 2 >> /var/cache/apt/count; cat /var/cache/apt/count", mounts=(mount,))
+    )
+    assert (code, lines) == (0, ["1", "2"])
+    assert (cache.stat().st_uid, cache.stat().st_mode & 0o777) == (1000, 0o750)
+    assert not (rootfs / "var").exists()
+
+
+def test_secret_mount(tmp_path: Path, rootfs: Path) -> None:
+    token = tmp_path / "token.txt"
+    token.write_text("from-file")
+    mounts = (
+        Mount("secret", "/run/secrets/api", data=b"hunter2", uid=1000, gid=1000),
+        Mount("secret", "/etc/tok", source=str(token), mode=0o440, gid=1000),
+    )
+    script = "stat -c '%a %u' /run/secrets/api; cat /run/secrets/api; echo; cat /etc/tok; echo; echo x > /run/secrets/api; echo rc=$?"
+    code, lines = run(tmp_path, sh(rootfs, script, mounts=mounts, uid=1000, gid=1000))
+    assert code == 0
+    assert lines[:3] == ["400 1000", "hunter2", "from-file"]
+    assert lines[-1] == "rc=1"  # read-only
+    assert not (rootfs / "run").exists() and not (rootfs / "etc" / "tok").exists()
+    assert "hunter2" not in repr(mounts[0])
+    assert os.listdir(tmp_path / "state") == []
+
+
+def test_network_none_sees_only_loopback(tmp_path: Path, rootfs: Path) -> None:
+    code, lines = run(
+        tmp_path,
+        sh(rootfs, "ip -o link | cut -d: -f2; ip -o addr show lo | grep -c 127.0.0.1", network="none"),
+    )
+    assert code == 0
+    assert [line.strip() for line in lines] == ["lo", "1"]
+    code, lines = run(tmp_path, sh(rootfs, "ip -o link | wc -l", network="host"))
+    host_links = len(os.listdir("/sys/class/net"))
+    assert (code, lines) == (0, [str(host_links)])
+
+
+def test_escape_attempts_change_nothing_outside(tmp_path: Path, rootfs: Path) -> None:
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "victim").write_text("original\n")
+    before_host = fingerprint(host)
+    sentinel = subprocess.Popen(["sleep", "300"])
+    mounts_before = mount_lines()
+    victim = host / "victim"
+    script = f"""
+        echo pwned > {victim}; echo write=$?
+        ln -s {victim} /link; echo pwned > /link; echo link=$?
+        ln -s {host} /hostdir; echo pwned > /hostdir/victim; echo linkdir=$?
+        cd /; cd ../../../../..; pwd; ls {host} 2>/dev/null; echo ls=$?
+        chroot /bin /busybox true 2>/dev/null; echo chroot=$?
+        mount -t tmpfs none /mnt 2>/dev/null; echo mount=$?
+        mount -o remount,rw /proc/sys 2>/dev/null; echo remount=$?
+        mount --bind / /mnt 2>/dev/null; echo bind=$?
+        umount -l /proc 2>/dev/null; echo umount=$?
+        sleep 100 & [ $$ -lt 10 ] && kill -9 -1; echo killed=$?
+    """
+    try:
+        code, lines = run(tmp_path, sh(rootfs, script))
+        assert sentinel.poll() is None, "kill -9 -1 reached a host process"
+    finally:
+        sentinel.kill()
+        sentinel.wait()
+    assert code == 0
+    results = dict(line.split("=", 1) for line in lines if "=" in line)
+    assert results["write"] != "0" and results["link"] != "0" and results["linkdir"] != "0"
+    assert results["ls"] != "0"
+    assert results["mount"] != "0" and results["remount"] != "0" and results["bind"] != "0"
+    assert results["umount"] != "0"
+    assert results["killed"] == "0"
+    assert "/" in lines
+    assert fingerprint(host) == before_host
+    assert mount_lines() == mounts_before
+    assert str(tmp_path) not in "".join(mount_lines())
+
+
+def test_no_mount_is_left_behind(tmp_path: Path, rootfs: Path) -> None:
+    before = mount_lines()
+    src = tmp_path / "ctx"
+    src.mkdir()
+    mounts = (
+        Mount("bind", "/ctx", source=str(src)),
+        Mount("cache", "/cache", source=str(tmp_path / "c")),
+        Mount("tmpfs", "/t"),
+        Mount("secret", "/s", data=b"x"),
+    )
+    assert (
+        run(tmp_path, sh(rootfs, "cat /proc/self/mountinfo | wc -l", mounts=mounts, network="none"))[0] == 0
+    )
+    assert mount_lines() == before
+
+
+def test_rootfs_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(SandboxError, match="is not a directory"):
+        run(tmp_path, RunSpec(argv=("true",), rootfs=str(tmp_path / "missing")))
+
+
+def test_mount_target_blocked_by_a_file(tmp_path: Path, rootfs: Path) -> None:
+    (rootfs / "blocker").write_text("file")
+    with pytest.raises(SandboxError, match="not a directory"):
+        run(tmp_path, sh(rootfs, "true", mounts=(Mount("tmpfs", "/blocker/sub"),)))
+    assert (rootfs / "blocker").read_text() == "file"
