@@ -1,67 +1,12 @@
-"""A tiny real rootfs (Debian's static busybox + passwd/group) and tree fingerprints."""
+"""Fixtures for the sandbox tests: a busybox rootfs and a root-only guard."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import stat
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-BUSYBOX = "/bin/busybox"
-
-PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:App:/home/app:/bin/sh\n"
-GROUP = "root:x:0:\napp:x:1000:\nwheel:x:10:app\naudio:x:29:app\n"
-
-
-def make_rootfs(path: Path) -> Path:
-    """/bin/busybox with one symlink per applet, /etc/passwd and /etc/group; nothing else."""
-    if not os.path.exists(BUSYBOX):
-        pytest.skip("Debian's busybox-static (/bin/busybox) is not installed")
-    (path / "bin").mkdir(parents=True)
-    (path / "etc").mkdir()
-    shutil.copy2(BUSYBOX, path / "bin" / "busybox")
-    applets = os.popen(f"{BUSYBOX} --list").read().split()
-    for applet in applets:
-        if applet != "busybox":
-            os.symlink("busybox", path / "bin" / applet)
-    (path / "etc" / "passwd").write_text(PASSWD)
-    (path / "etc" / "group").write_text(GROUP)
-    return path
-
-
-def fingerprint(root: Path) -> dict[str, tuple[object, ...]]:
-    """Every entry under ``root``: type, mode, owner, size, mtime, content hash or link target."""
-    out: dict[str, tuple[object, ...]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            full = os.path.join(dirpath, name)
-            st = os.lstat(full)
-            extra: object = None
-            if stat.S_ISREG(st.st_mode):
-                extra = hashlib.sha256(Path(full).read_bytes()).hexdigest()
-            elif stat.S_ISLNK(st.st_mode):
-                extra = os.readlink(full)
-            out[os.path.relpath(full, root)] = (
-                st.st_mode,
-                st.st_uid,
-                st.st_gid,
-                st.st_size,
-                st.st_mtime_ns,
-                extra,
-            )
-    st = os.lstat(root)
-    out["."] = (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns)
-    return out
-
-
-def mount_lines() -> list[str]:
-    """This namespace's mounts minus the ids that change (mount id, parent id)."""
-    with open("/proc/self/mountinfo") as handle:
-        return sorted(" ".join(line.split()[2:]) for line in handle)
+from busybox_rootfs import make_rootfs
 
 
 @pytest.fixture
@@ -73,6 +18,3 @@ def rootfs(tmp_path: Path) -> Path:
 def privileged() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root (mount and PID namespaces)")
-
-
-FingerprintFn = Callable[[Path], dict[str, tuple[object, ...]]]

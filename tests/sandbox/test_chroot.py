@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import fingerprint, mount_lines
+from busybox_rootfs import fingerprint, mount_lines
 
 from kiln.fs.users import resolve_user
 from kiln.sandbox.base import Mount, RunSpec, SandboxError
