@@ -1,1 +1,58 @@
+"""RUN isolation: a RunSpec in, an exit code out, output streamed line by line.
 
+``chroot`` (default where kiln is root or has CAP_SYS_ADMIN): namespaces and
+pivot_root into the stage rootfs. ``inplace`` (kaniko's model): directly in ``/``
+of kiln's own container. See docs/isolation.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from kiln.errors import UsageError
+from kiln.sandbox.base import (
+    DEFAULT_HOSTNAME,
+    DEFAULT_PATH,
+    Mount,
+    OutputSink,
+    Runner,
+    RunSpec,
+    SandboxError,
+    hosts_file,
+)
+from kiln.sandbox.chroot import ChrootRunner, chroot_supported
+from kiln.sandbox.inplace import InplaceRunner, detect_container
+
+ISOLATIONS = ("chroot", "inplace")
+
+
+def make_runner(isolation: str, *, state_dir: str, environ: Mapping[str, str], force: bool = False) -> Runner:
+    """The runner ``--isolation`` names; ``state_dir`` is a scratch dir inside kiln's work dir."""
+    if isolation == "chroot":
+        if not chroot_supported():
+            raise UsageError(
+                "--isolation=chroot needs root or CAP_SYS_ADMIN",
+                hint="run kiln as root, or use --isolation=inplace inside a container",
+            )
+        return ChrootRunner(state_dir)
+    if isolation == "inplace":
+        return InplaceRunner(environ, force=force)
+    raise UsageError(f"unknown --isolation={isolation}", hint="use chroot or inplace")
+
+
+__all__ = [
+    "DEFAULT_HOSTNAME",
+    "DEFAULT_PATH",
+    "ISOLATIONS",
+    "ChrootRunner",
+    "InplaceRunner",
+    "Mount",
+    "OutputSink",
+    "RunSpec",
+    "Runner",
+    "SandboxError",
+    "chroot_supported",
+    "detect_container",
+    "hosts_file",
+    "make_runner",
+]

@@ -27,7 +27,7 @@ import sys
 from typing import Any
 
 from kiln.sandbox import _linux as lx
-from kiln.sandbox._rootpath import Stub, resolve_in_root
+from kiln.sandbox._rootpath import Stub, make_dirs_owned, resolve_in_root
 
 SETUP_FAILED = 125
 _DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -260,7 +260,7 @@ def _exec(config: dict[str, Any], status: _Status, last_cap: int) -> None:
             signal.signal(sig, signal.SIG_DFL)
         uid, gid, groups = config["uid"], config["gid"], config["groups"]
         lx.drop_bounding_caps(lx.DEFAULT_CAPS, last_cap)
-        _make_cwd(config["cwd"], uid, gid)
+        make_dirs_owned(config["cwd"], uid, gid)
         os.setgroups(groups)
         os.setgid(gid)
         os.setuid(uid)
@@ -278,16 +278,6 @@ def _exec(config: dict[str, Any], status: _Status, last_cap: int) -> None:
     except OSError as err:
         status.send(error=f'exec: "{argv[0]}": {err.strerror}')
         os._exit(126)
-
-
-def _make_cwd(cwd: str, uid: int, gid: int) -> None:
-    """Create a missing working directory owned by the user, as BuildKit does."""
-    path = "/"
-    for part in [p for p in cwd.split("/") if p]:
-        path = os.path.join(path, part)
-        if not os.path.lexists(path):
-            os.mkdir(path, 0o755)
-            os.chown(path, uid, gid)
 
 
 def _bind_readonly(source: str, dest: str) -> None:

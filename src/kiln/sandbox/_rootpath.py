@@ -93,6 +93,20 @@ def cleanup_stubs(root: str, stubs: list[Stub]) -> None:
         _remove_stub(root, stub)
 
 
+def make_dirs_owned(path: str, uid: int, gid: int) -> None:
+    """Create the missing directories of ``path`` (0755, owned by uid:gid), as BuildKit does for a RUN's cwd.
+
+    Called where ``/`` is already the container's root, so symlinks resolve inside it.
+    """
+    current = "/"
+    for part in _parts(path):
+        current = os.path.join(current, part)
+        if not os.path.lexists(current):
+            os.mkdir(current, 0o755)
+            if os.geteuid() == 0:
+                os.chown(current, uid, gid)
+
+
 def _make_stub(root: str, done: list[str], name: str, is_dir: bool, stubs: list[Stub] | None) -> None:
     parent = _join(root, done)
     before = os.stat(parent)
