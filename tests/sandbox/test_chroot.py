@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -329,3 +330,57 @@ def test_mount_target_blocked_by_a_file(tmp_path: Path, rootfs: Path) -> None:
     with pytest.raises(SandboxError, match="not a directory"):
         run(tmp_path, sh(rootfs, "true", mounts=(Mount("tmpfs", "/blocker/sub"),)))
     assert (rootfs / "blocker").read_text() == "file"
+
+
+ESCAPE_C = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+/* The classic chroot escape: chroot into a subdir while holding the old root open, climb out, chroot there. */
+int main(int argc, char **argv) {
+    mkdir("/esc", 0755);
+    int fd = open("/", O_RDONLY);
+    if (chroot("/esc") != 0) perror("chroot");
+    fchdir(fd);
+    for (int i = 0; i < 64; i++) chdir("..");
+    chroot(".");
+    int out = open(argv[1], O_WRONLY | O_TRUNC);
+    if (out < 0) { printf("blocked\n"); return 0; }
+    write(out, "pwned\n", 6);
+    printf("escaped\n");
+    return 0;
+}
+"""
+
+
+def test_classic_chroot_escape_is_contained(tmp_path: Path, rootfs: Path) -> None:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is needed to build the escape program")
+    source = tmp_path / "esc.c"
+    source.write_text(ESCAPE_C)
+    built = subprocess.run(
+        [gcc, "-static", "-o", str(rootfs / "bin" / "esc"), str(source)], capture_output=True
+    )
+    if built.returncode != 0:
+        pytest.skip(f"cannot build a static binary here: {built.stderr.decode()[:200]}")
+    victim = tmp_path / "host" / "victim"
+    victim.parent.mkdir()
+    victim.write_text("original\n")
+    # Control: the program does escape a plain chroot(2), so a "blocked" below means something.
+    control = subprocess.run(["chroot", str(rootfs), "/bin/esc", str(victim)], capture_output=True, text=True)
+    assert control.stdout.strip() == "escaped" and victim.read_text() == "pwned\n"
+    victim.write_text("original\n")
+    (rootfs / "esc").rmdir()
+    before = fingerprint(victim.parent)
+    code, lines = run(tmp_path, RunSpec(argv=("/bin/esc", str(victim)), rootfs=str(rootfs)))
+    assert (code, lines) == (0, ["blocked"])
+    assert fingerprint(victim.parent) == before
+
+
+def test_long_output_lines_are_split(tmp_path: Path, rootfs: Path) -> None:
+    code, lines = run(tmp_path, sh(rootfs, "head -c 150000 /dev/zero | tr '\\0' a; echo; echo end"))
+    assert code == 0
+    assert [len(line) for line in lines] == [65536, 65536, 150000 - 2 * 65536, 3]
+    assert lines[-1] == "end"

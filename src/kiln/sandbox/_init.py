@@ -18,6 +18,7 @@ processes are involved:
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import shutil
@@ -139,9 +140,22 @@ def _build_root(config: dict[str, Any], status: _Status) -> None:
     for index, spec in mounts:
         _mount_one(index, spec, state, target)
 
+    _enter_root(root)
+
+
+def _enter_root(root: str) -> None:
+    """pivot_root so the host's tree is unmounted from the namespace (a chroot(2) alone can be escaped)."""
     os.chdir(root)
-    lx.pivot_root(".", ".")
-    lx.umount2(".", lx.MNT_DETACH)
+    try:
+        lx.pivot_root(".", ".")
+    except OSError as err:
+        if err.errno != errno.EINVAL:
+            raise
+        # The host root is an initramfs, which cannot be pivoted away: move the rootfs over / instead.
+        lx.mount(root, "/", None, lx.MS_MOVE)
+        os.chroot(".")
+    else:
+        lx.umount2(".", lx.MNT_DETACH)
     os.chdir("/")
 
 

@@ -149,10 +149,17 @@ def hosts_file(hostname: str, extra_hosts: Iterable[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+MAX_LINE = 64 * 1024
+
+
 def stream_lines(pipe: IO[bytes], sink: OutputSink) -> None:
-    """Forward ``pipe`` to ``sink`` line by line (undecodable bytes replaced) until EOF."""
-    for raw in iter(pipe.readline, b""):
-        sink(raw.rstrip(b"\n").decode("utf-8", "replace"))
+    """Forward ``pipe`` to ``sink`` line by line until EOF.
+
+    Undecodable bytes are replaced; a line longer than MAX_LINE bytes (binary
+    output) is passed on in MAX_LINE pieces so memory stays bounded.
+    """
+    while raw := pipe.readline(MAX_LINE):
+        sink(raw.removesuffix(b"\n").decode("utf-8", "replace"))
 
 
 def exit_code_of(status: int) -> int:
