@@ -384,3 +384,31 @@ def test_long_output_lines_are_split(tmp_path: Path, rootfs: Path) -> None:
     assert code == 0
     assert [len(line) for line in lines] == [65536, 65536, 150000 - 2 * 65536, 3]
     assert lines[-1] == "end"
+
+
+def test_overlay_rootfs_upper_holds_only_the_commands_changes(tmp_path: Path, rootfs: Path) -> None:
+    """With the overlay snapshotter the stage rootfs is an overlay mount: the upper dir must show the
+    command's files and nothing of the sandbox's. Directories copied up only to host a mount stub
+    (here /etc, for /etc/hosts) keep the lower directory's metadata, so a snapshotter can skip them."""
+    upper, work, merged = tmp_path / "upper", tmp_path / "work", tmp_path / "merged"
+    for path in (upper, work, merged):
+        path.mkdir()
+    options = f"lowerdir={rootfs},upperdir={upper},workdir={work}"
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(merged)], check=True)
+    try:
+        secret = Mount("secret", "/run/secrets/x", data=b"x")
+        code, _ = run(tmp_path, sh(merged, "echo hi > /new", mounts=(secret,)))
+    finally:
+        subprocess.run(["umount", str(merged)], check=True)
+    assert code == 0
+    entries = {str(p.relative_to(upper)) for p in upper.rglob("*")}
+    assert entries - {"etc"} == {"new"}
+    if "etc" in entries:
+        copied, lower = (upper / "etc").stat(), (rootfs / "etc").stat()
+        assert list((upper / "etc").iterdir()) == []
+        assert (copied.st_mode, copied.st_uid, copied.st_gid, copied.st_mtime_ns) == (
+            lower.st_mode,
+            lower.st_uid,
+            lower.st_gid,
+            lower.st_mtime_ns,
+        )
