@@ -57,7 +57,12 @@ def fingerprint(root: Path) -> dict[str, tuple[object, ...]]:
     return out
 
 
-def mount_lines() -> list[str]:
-    """This namespace's mounts minus the ids that change (mount id, parent id)."""
+def mount_lines(under: Path | None = None) -> list[str]:
+    """This namespace's mounts (without the ids that change); only those mentioning ``under`` if given.
+
+    Other test suites may mount and unmount in their own temp dirs meanwhile, so tests
+    compare the lines that concern their own tmp_path, plus the host mounts they saw before.
+    """
     with open("/proc/self/mountinfo") as handle:
-        return sorted(" ".join(line.split()[2:]) for line in handle)
+        lines = sorted(" ".join(line.split()[2:]) for line in handle)
+    return [line for line in lines if under is None or str(under) in line]

@@ -52,6 +52,10 @@ class ChrootRunner(Runner):
         rootfs = os.path.realpath(spec.rootfs)
         if not os.path.isdir(rootfs):
             raise SandboxError(f"rootfs {spec.rootfs} is not a directory")
+        if rootfs == "/":
+            raise SandboxError(
+                "the chroot isolation needs a stage rootfs, not /", hint="use --isolation=inplace to run in /"
+            )
         os.makedirs(self.state_dir, exist_ok=True)
         state = tempfile.mkdtemp(prefix="kiln-run-", dir=self.state_dir)
         try:
@@ -70,6 +74,7 @@ class ChrootRunner(Runner):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 pass_fds=(config_r, status_w),
+                start_new_session=True,  # a terminal's Ctrl-C reaches kiln, which then kills the sandbox
                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"},
             )
         except OSError as err:
