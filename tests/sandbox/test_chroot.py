@@ -419,3 +419,18 @@ def test_host_root_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match="not /") as info:
         run(tmp_path, RunSpec(argv=("true",), rootfs="/"))
     assert info.value.hint and "inplace" in info.value.hint
+
+
+def test_symlinked_etc_files_are_resolved_inside_the_rootfs(tmp_path: Path, rootfs: Path) -> None:
+    """/etc/resolv.conf -> /run/systemd/... (absolute, dangling) and /etc/hosts -> a host path:
+    mount targets follow the links inside the rootfs, and everything made for them is removed."""
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "hosts").write_text("host file\n")
+    os.symlink("/run/systemd/resolve/stub-resolv.conf", rootfs / "etc" / "resolv.conf")
+    os.symlink(str(host / "hosts"), rootfs / "etc" / "hosts")
+    before_root, before_host = fingerprint(rootfs), fingerprint(host)
+    code, lines = run(tmp_path, sh(rootfs, "cat /etc/hosts | head -1; ls /run/systemd/resolve"))
+    assert (code, lines) == (0, ["127.0.0.1\tlocalhost buildkitsandbox", "stub-resolv.conf"])
+    assert fingerprint(rootfs) == before_root
+    assert fingerprint(host) == before_host

@@ -81,6 +81,8 @@ def run(spec: RunSpec) -> tuple[int, list[str]]:
 
 
 def sh(script: str, **kwargs: object) -> RunSpec:
+    """A shell RUN as the current user (switching users needs root; only the user test does that)."""
+    kwargs = {"uid": os.geteuid(), "gid": os.getegid(), **kwargs}
     return RunSpec(argv=("/bin/sh", "-c", script), rootfs="/", **kwargs)  # type: ignore[arg-type]
 
 
@@ -96,23 +98,29 @@ def test_env_cwd_and_output(tmp_path: Path) -> None:
 
 
 @pytest.mark.privileged
+@pytest.mark.usefixtures("privileged")
 def test_user_and_groups(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to switch users")
     work = tmp_path / "w"
     code, lines = run(sh("id -u; id -g; id -G", uid=1000, gid=1001, groups=(1001, 29), cwd=str(work)))
     assert (code, lines) == (0, ["1000", "1001", "1001 29"])
     assert (work.stat().st_uid, work.stat().st_gid) == (1000, 1001)
 
 
+def test_other_user_without_root_is_a_clear_error() -> None:
+    if os.geteuid() == 0:
+        pytest.skip("as root, switching users works")
+    with pytest.raises(SandboxError, match="needs root"):
+        run(RunSpec(argv=("true",), rootfs="/", uid=os.geteuid() + 1))
+
+
 def test_missing_executable() -> None:
     with pytest.raises(SandboxError, match="executable file not found"):
-        run(RunSpec(argv=("no-such-kiln-cmd",), rootfs="/"))
+        run(RunSpec(argv=("no-such-kiln-cmd",), rootfs="/", uid=os.geteuid(), gid=os.getegid()))
 
 
 def test_rejects_what_it_cannot_honour(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match="runs in /"):
-        run(RunSpec(argv=("true",), rootfs=str(tmp_path)))
+        run(RunSpec(argv=("true",), rootfs=str(tmp_path), uid=os.geteuid(), gid=os.getegid()))
     with pytest.raises(SandboxError, match="network namespace"):
         run(sh("true", network="none"))
     with pytest.raises(SandboxError, match="--add-host"):

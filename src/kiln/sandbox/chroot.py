@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,7 +62,8 @@ class ChrootRunner(Runner):
         try:
             return self._run(spec, rootfs, state, output or log_output)
         finally:
-            os.rmdir(state)  # empty: the helper's tmpfs on it died with its namespace
+            # Normally empty: the helper's tmpfs on it died with its namespace.
+            shutil.rmtree(state, ignore_errors=True)
 
     def _run(self, spec: RunSpec, rootfs: str, state: str, sink: OutputSink) -> int:
         config = _config(spec, rootfs, state, self.resolv_conf)

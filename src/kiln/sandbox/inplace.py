@@ -29,7 +29,7 @@ from kiln.errors import UsageError
 from kiln.sandbox._rootpath import Stub, cleanup_stubs, make_dirs_owned, resolve_in_root
 from kiln.sandbox.base import Mount, OutputSink, Runner, RunSpec, SandboxError, log_output, stream_lines
 
-_CGROUP_HINTS = re.compile(r"docker|kubepods|containerd|libpod|lxc|crio|buildkit|garden|ecs|actions_job")
+_CGROUP_HINTS = re.compile(r"\b(docker|kubepods|containerd|libpod|lxc|crio|buildkit|actions_job)\b")
 _MOUNTINFO_HINTS = ("/docker/containers/", "/kubelet/pods/", "/containers/storage/", "/containerd/")
 
 
@@ -165,7 +165,7 @@ def _populate(mount: Mount, target: str) -> None:
         fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chown(target, mount.uid, mount.gid)
+        _chown_if_root(target, mount.uid, mount.gid)
         os.chmod(target, 0o400 if mount.mode is None else mount.mode)
     elif mount.kind == "bind":
         source = mount.source or ""
@@ -178,7 +178,7 @@ def _populate(mount: Mount, target: str) -> None:
         if not os.path.isdir(source):
             os.makedirs(source)
             os.chmod(source, 0o755 if mount.mode is None else mount.mode)
-            os.chown(source, mount.uid, mount.gid)
+            _chown_if_root(source, mount.uid, mount.gid)
         _move(source, target)
 
 
@@ -202,6 +202,12 @@ def _remove(path: str) -> None:
         shutil.rmtree(path)
     elif os.path.lexists(path):
         os.unlink(path)
+
+
+def _chown_if_root(path: str, uid: int, gid: int) -> None:
+    """Only root can give files away; unprivileged, the file stays the runner's own (as the command's user)."""
+    if os.geteuid() == 0:
+        os.chown(path, uid, gid)
 
 
 def _read_text(path: str) -> str:
