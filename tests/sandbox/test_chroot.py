@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -434,3 +435,18 @@ def test_symlinked_etc_files_are_resolved_inside_the_rootfs(tmp_path: Path, root
     assert (code, lines) == (0, ["127.0.0.1\tlocalhost buildkitsandbox", "stub-resolv.conf"])
     assert fingerprint(rootfs) == before_root
     assert fingerprint(host) == before_host
+
+
+def test_locked_cache_mounts_serialise_concurrent_runs(tmp_path: Path, rootfs: Path) -> None:
+    """Two RUNs do read-sleep-write on one cache file; with sharing=locked neither update is lost."""
+    mount = Mount("cache", "/cache", source=str(tmp_path / "cache" / "c"), sharing="locked")
+    spec = sh(
+        rootfs,
+        "n=$(cat /cache/n 2>/dev/null || echo 0); sleep 0.3; echo $((n+1)) > /cache/n",
+        mounts=(mount,),
+    )
+    runner = ChrootRunner(tmp_path / "state")
+    with ThreadPoolExecutor(2) as pool:
+        codes = list(pool.map(lambda _: runner.run(spec, lambda line: None), range(2)))
+    assert codes == [0, 0]
+    assert (tmp_path / "cache" / "c" / "n").read_text() == "2\n"

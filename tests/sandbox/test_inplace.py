@@ -170,3 +170,18 @@ def test_make_runner_selects_by_name(tmp_path: Path) -> None:
         assert isinstance(make_runner("chroot", state_dir=str(tmp_path), environ={}), ChrootRunner)
     with pytest.raises(UsageError, match="unknown --isolation=vm"):
         make_runner("vm", state_dir=str(tmp_path), environ={})
+
+
+def test_mount_validation() -> None:
+    with pytest.raises(UsageError, match="unsupported mount type 'ssh'"):
+        Mount("ssh", "/root/.ssh")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="absolute"):
+        Mount("tmpfs", "tmp")
+    with pytest.raises(UsageError, match="needs a source"):
+        Mount("cache", "/c")
+    with pytest.raises(UsageError, match="sharing"):
+        Mount("cache", "/c", source="/x", sharing="exclusive")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="no content"):
+        Mount("secret", "/s")
+    with pytest.raises(UsageError, match="network"):
+        RunSpec(argv=("true",), rootfs="/", network="bridge")  # type: ignore[arg-type]

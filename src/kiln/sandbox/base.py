@@ -9,11 +9,13 @@ be set up or the command could not be started.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import posixpath
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Literal
 
@@ -21,10 +23,12 @@ from kiln.errors import KilnError, UsageError
 
 MountKind = Literal["bind", "cache", "tmpfs", "secret"]
 NetworkMode = Literal["default", "none", "host"]
+CacheSharing = Literal["shared", "private", "locked"]
 OutputSink = Callable[[str], None]
 
 MOUNT_KINDS: tuple[str, ...] = ("bind", "cache", "tmpfs", "secret")
 NETWORK_MODES: tuple[str, ...] = ("default", "none", "host")
+CACHE_SHARING: tuple[str, ...] = ("shared", "private", "locked")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_HOSTNAME = "buildkitsandbox"
 
@@ -44,6 +48,8 @@ class Mount:
       semantics), never in ``source``.
     * ``cache``: ``source`` is a host directory in kiln's cache dir, mounted
       read-write and kept between builds; created with ``mode``/``uid``/``gid`` if new.
+      ``sharing="locked"`` (and ``"private"``, approximated the same way) makes
+      concurrent RUNs using the same cache wait for each other.
     * ``tmpfs``: an empty tmpfs of at most ``size`` bytes.
     * ``secret``: ``data`` (or the content of the host file ``source``) appears as a
       read-only file at ``target`` from a tmpfs for this RUN only.
@@ -57,6 +63,7 @@ class Mount:
     uid: int = 0
     gid: int = 0
     size: int | None = None
+    sharing: CacheSharing = "shared"
     data: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -70,6 +77,10 @@ class Mount:
             raise UsageError("a mount cannot replace the root directory")
         if self.kind in ("bind", "cache") and not self.source:
             raise UsageError(f"a {self.kind} mount at {self.target} needs a source")
+        if self.sharing not in CACHE_SHARING:
+            raise UsageError(
+                f"unsupported cache sharing {self.sharing!r}", hint=f"use one of {', '.join(CACHE_SHARING)}"
+            )
         if self.kind == "secret" and self.data is None and not self.source:
             raise UsageError(f"the secret mount at {self.target} has no content")
 
@@ -132,6 +143,18 @@ class Runner(ABC):
         Raises SandboxError when the sandbox cannot be set up or the command cannot
         be started (not found, not executable).
         """
+
+
+@contextlib.contextmanager
+def cache_locks(mounts: Iterable[Mount]) -> Iterator[None]:
+    """Hold an exclusive lock (``<cache dir>.lock``) on every non-shared cache mount, in a fixed order."""
+    sources = sorted({m.source for m in mounts if m.kind == "cache" and m.sharing != "shared" and m.source})
+    with contextlib.ExitStack() as stack:
+        for source in sources:
+            os.makedirs(os.path.dirname(source) or ".", exist_ok=True)
+            handle = stack.enter_context(open(f"{source}.lock", "a"))
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
 
 
 def log_output(line: str) -> None:

@@ -20,7 +20,16 @@ from typing import Any
 
 from kiln.sandbox import _linux
 from kiln.sandbox._rootpath import Stub, cleanup_stubs
-from kiln.sandbox.base import OutputSink, Runner, RunSpec, SandboxError, hosts_file, log_output, stream_lines
+from kiln.sandbox.base import (
+    OutputSink,
+    Runner,
+    RunSpec,
+    SandboxError,
+    cache_locks,
+    hosts_file,
+    log_output,
+    stream_lines,
+)
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _BOOTSTRAP = (
@@ -60,7 +69,8 @@ class ChrootRunner(Runner):
         os.makedirs(self.state_dir, exist_ok=True)
         state = tempfile.mkdtemp(prefix="kiln-run-", dir=self.state_dir)
         try:
-            return self._run(spec, rootfs, state, output or log_output)
+            with cache_locks(spec.mounts):
+                return self._run(spec, rootfs, state, output or log_output)
         finally:
             # Normally empty: the helper's tmpfs on it died with its namespace.
             shutil.rmtree(state, ignore_errors=True)

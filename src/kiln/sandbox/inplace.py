@@ -27,7 +27,16 @@ from pathlib import Path
 
 from kiln.errors import UsageError
 from kiln.sandbox._rootpath import Stub, cleanup_stubs, make_dirs_owned, resolve_in_root
-from kiln.sandbox.base import Mount, OutputSink, Runner, RunSpec, SandboxError, log_output, stream_lines
+from kiln.sandbox.base import (
+    Mount,
+    OutputSink,
+    Runner,
+    RunSpec,
+    SandboxError,
+    cache_locks,
+    log_output,
+    stream_lines,
+)
 
 _CGROUP_HINTS = re.compile(r"\b(docker|kubepods|containerd|libpod|lxc|crio|buildkit|actions_job)\b")
 _MOUNTINFO_HINTS = ("/docker/containers/", "/kubelet/pods/", "/containers/storage/", "/containerd/")
@@ -76,6 +85,7 @@ class InplaceRunner(Runner):
         make_dirs_owned(spec.cwd, spec.uid, spec.gid)
         sink = output or log_output
         with contextlib.ExitStack() as stack:
+            stack.enter_context(cache_locks(spec.mounts))
             for mount in sorted(spec.mounts, key=lambda m: len(Path(m.target).parts)):
                 stack.enter_context(_emulated(mount))
             code = self._spawn(spec, sink, user_kwargs)
