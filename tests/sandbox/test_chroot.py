@@ -329,9 +329,13 @@ def test_rootfs_must_exist(tmp_path: Path) -> None:
 
 def test_mount_target_blocked_by_a_file(tmp_path: Path, rootfs: Path) -> None:
     (rootfs / "blocker").write_text("file")
+    before = fingerprint(rootfs)
     with pytest.raises(SandboxError, match="not a directory"):
         run(tmp_path, sh(rootfs, "true", mounts=(Mount("tmpfs", "/blocker/sub"),)))
-    assert (rootfs / "blocker").read_text() == "file"
+    # A stub made before the failing component (/new) is still cleaned up.
+    with pytest.raises(SandboxError, match="not a directory"):
+        run(tmp_path, sh(rootfs, "true", mounts=(Mount("tmpfs", "/new/../blocker/sub"),)))
+    assert fingerprint(rootfs) == before
 
 
 ESCAPE_C = r"""

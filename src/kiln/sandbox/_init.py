@@ -25,12 +25,14 @@ import shutil
 import signal
 import socket
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 from kiln.sandbox import _linux as lx
 from kiln.sandbox._rootpath import Stub, make_dirs_owned, resolve_in_root
 
 SETUP_FAILED = 125
+_Target = Callable[[str, Literal["file", "dir"]], str]  # container path -> host path, stubs recorded
 _DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 _DEV_LINKS = (
     ("fd", "/proc/self/fd"),
@@ -116,12 +118,13 @@ def _build_root(config: dict[str, Any], status: _Status) -> None:
     state: str = config["state"]
     stubs: list[Stub] = []
 
-    def target(path: str, kind: str) -> str:
+    def target(path: str, kind: Literal["file", "dir"]) -> str:
         seen = len(stubs)
-        host = resolve_in_root(root, path, "dir" if kind == "dir" else "file", stubs)
-        for stub in stubs[seen:]:
-            status.send(stub=stub.to_json())
-        return host
+        try:
+            return resolve_in_root(root, path, kind, stubs)
+        finally:  # report what was made even if a later component failed, so it is cleaned up
+            for stub in stubs[seen:]:
+                status.send(stub=stub.to_json())
 
     lx.mount(None, "/", None, lx.MS_REC | lx.MS_PRIVATE)
     lx.mount(root, root, None, lx.MS_BIND | lx.MS_REC)
@@ -214,7 +217,7 @@ def _mount_sys(path: str) -> None:
             lx.mount("tmpfs", masked, "tmpfs", flags)
 
 
-def _mount_one(index: int, spec: dict[str, Any], state: str, target: Any) -> None:
+def _mount_one(index: int, spec: dict[str, Any], state: str, target: _Target) -> None:
     kind, dest, readonly = spec["kind"], spec["target"], spec["readonly"]
     if kind == "tmpfs":
         size = spec.get("size")
@@ -245,7 +248,7 @@ def _mount_one(index: int, spec: dict[str, Any], state: str, target: Any) -> Non
         raise OSError(f"unsupported mount type {kind}")
 
 
-def _mount_bind(index: int, source: str, dest: str, readonly: bool, state: str, target: Any) -> None:
+def _mount_bind(index: int, source: str, dest: str, readonly: bool, state: str, target: _Target) -> None:
     is_dir = os.path.isdir(source)
     if not os.path.exists(source):
         raise FileNotFoundError(f"bind mount source {source} does not exist")
