@@ -7,6 +7,7 @@ so every command and mount target stays under tmp_path.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,10 @@ def test_mount_validation() -> None:
         Mount("secret", "/s")
     with pytest.raises(UsageError, match="network"):
         RunSpec(argv=("true",), rootfs="/", network="bridge")  # type: ignore[arg-type]
+
+
+def test_background_processes_are_killed_when_the_command_ends() -> None:
+    code, lines = run(sh("sleep 4321 & echo started"))
+    assert (code, lines) == (0, ["started"])
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "sleep 4321" not in ps

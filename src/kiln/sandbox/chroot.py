@@ -163,6 +163,12 @@ def _send_config(fd: int, config: dict[str, Any]) -> None:
 
 
 def _read_status(fd: int) -> list[dict[str, Any]]:
+    """The helper's messages; a line cut short by a killed helper is dropped."""
+    messages = []
     with os.fdopen(fd, "rb") as handle:
-        lines = handle.read().splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+        for line in handle:
+            try:
+                messages.append(json.loads(line))
+            except ValueError:
+                continue
+    return messages

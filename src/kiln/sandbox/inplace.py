@@ -21,7 +21,9 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -39,6 +41,7 @@ from kiln.sandbox.base import (
 )
 
 _CGROUP_HINTS = re.compile(r"\b(docker|kubepods|containerd|libpod|lxc|crio|buildkit|actions_job)\b")
+_DRAIN_SECONDS = 5.0
 _MOUNTINFO_HINTS = ("/docker/containers/", "/kubelet/pods/", "/containers/storage/", "/containerd/")
 
 
@@ -110,19 +113,21 @@ class InplaceRunner(Runner):
             ) from err
         except PermissionError as err:
             raise SandboxError(f'RUN {spec.describe()}: exec: "{spec.argv[0]}": permission denied') from err
+        assert proc.stdout is not None
+        reader = threading.Thread(
+            target=stream_lines, args=(proc.stdout, sink), name="kiln-run-output", daemon=True
+        )
+        reader.start()
         try:
-            assert proc.stdout is not None
-            stream_lines(proc.stdout, sink)
-            code = proc.wait()
-        except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 9)
-            proc.wait()
-            raise
+            status = int(proc.wait())
         finally:
-            if proc.stdout is not None:
-                proc.stdout.close()
-        status = int(code)
+            # Like a container's end: whatever the command left running in its session dies with it,
+            # so no background process keeps writing while the snapshot is taken.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        reader.join(_DRAIN_SECONDS)  # a daemon that left the session could hold the pipe open for ever
+        if not reader.is_alive():
+            proc.stdout.close()
         return 128 - status if status < 0 else status
 
     @staticmethod
