@@ -193,3 +193,13 @@ def test_background_processes_are_killed_when_the_command_ends() -> None:
     assert (code, lines) == (0, ["started"])
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "sleep 4321" not in ps
+
+
+def test_default_isolation_follows_cap_sys_admin(tmp_path: Path) -> None:
+    from kiln.sandbox import default_isolation
+
+    status = tmp_path / "status"
+    status.write_text("Name:\tkiln\nCapEff:\t000001ffffffffff\n")
+    assert default_isolation(str(status)) == "chroot"
+    status.write_text("Name:\tkiln\nCapEff:\t00000000a80425fb\n")  # Docker's default set: no CAP_SYS_ADMIN
+    assert default_isolation(str(status)) == "inplace"

@@ -1,6 +1,6 @@
 """RUN isolation: a RunSpec in, an exit code out, output streamed line by line.
 
-``chroot`` (default where kiln is root or has CAP_SYS_ADMIN): namespaces and
+``chroot`` (default where kiln holds CAP_SYS_ADMIN): namespaces and
 pivot_root into the stage rootfs. ``inplace`` (kaniko's model): directly in ``/``
 of kiln's own container. See docs/isolation.md.
 
@@ -53,6 +53,13 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def default_isolation(proc_status: str = "/proc/self/status") -> str:
+    """``chroot`` where kiln holds CAP_SYS_ADMIN, else ``inplace`` (kaniko's unprivileged-pod model)."""
+    from kiln.sandbox._linux import has_cap_sys_admin
+
+    return "chroot" if has_cap_sys_admin(proc_status) else "inplace"
+
+
 def make_runner(isolation: str, *, state_dir: str, environ: Mapping[str, str], force: bool = False) -> Runner:
     """The runner ``--isolation`` names; ``state_dir`` is a scratch dir inside kiln's work dir."""
     from kiln.errors import UsageError
@@ -62,7 +69,7 @@ def make_runner(isolation: str, *, state_dir: str, environ: Mapping[str, str], f
     if isolation == "chroot":
         if not chroot_supported():
             raise UsageError(
-                "--isolation=chroot needs root or CAP_SYS_ADMIN",
+                "--isolation=chroot needs CAP_SYS_ADMIN (root in a privileged container or on a host)",
                 hint="run kiln as root, or use --isolation=inplace inside a container",
             )
         return ChrootRunner(state_dir)
@@ -83,6 +90,7 @@ __all__ = [
     "Runner",
     "SandboxError",
     "chroot_supported",
+    "default_isolation",
     "detect_container",
     "hosts_file",
     "make_runner",

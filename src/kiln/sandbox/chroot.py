@@ -38,8 +38,8 @@ _BOOTSTRAP = (
 
 
 def chroot_supported(proc_status: str = "/proc/self/status") -> bool:
-    """True where this runner can work: kiln is root or holds CAP_SYS_ADMIN."""
-    return os.geteuid() == 0 or _linux.has_cap_sys_admin(proc_status)
+    """True where this runner can work: kiln holds CAP_SYS_ADMIN (root in an ordinary pod does not)."""
+    return _linux.has_cap_sys_admin(proc_status)
 
 
 class ChrootRunner(Runner):
@@ -56,7 +56,7 @@ class ChrootRunner(Runner):
     def run(self, spec: RunSpec, output: OutputSink | None = None) -> int:
         if not chroot_supported():
             raise SandboxError(
-                "the chroot isolation needs root or CAP_SYS_ADMIN",
+                "the chroot isolation needs CAP_SYS_ADMIN (root on a host or in a privileged container)",
                 hint="run kiln as root, or use --isolation=inplace inside a container",
             )
         rootfs = os.path.realpath(spec.rootfs)
@@ -112,11 +112,18 @@ class ChrootRunner(Runner):
                 proc.stdout.close()
         errors = [m["error"] for m in messages if "error" in m]
         if errors:
-            raise SandboxError(
-                f"RUN {spec.describe()}: {errors[0]}",
-                hint="check the command and the image's PATH" if code in (126, 127) else None,
-            )
+            raise SandboxError(f"RUN {spec.describe()}: {errors[0]}", hint=_hint_for(code, errors[0]))
         return code
+
+
+def _hint_for(code: int, error: str) -> str | None:
+    if code in (126, 127):
+        return "check the command and the image's PATH"
+    if "namespaces" in error:
+        return (
+            "kiln needs CAP_SYS_ADMIN (and a seccomp profile that allows unshare); or use --isolation=inplace"
+        )
+    return None
 
 
 def _config(spec: RunSpec, rootfs: str, state: str, resolv_conf: str) -> dict[str, Any]:

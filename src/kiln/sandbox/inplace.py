@@ -82,7 +82,7 @@ class InplaceRunner(Runner):
             what = "RUN --network=none" if spec.network == "none" else "--add-host"
             raise SandboxError(
                 f"{what} needs a network namespace, which --isolation=inplace cannot create",
-                hint="use --isolation=chroot (needs root or CAP_SYS_ADMIN)",
+                hint="use --isolation=chroot (needs CAP_SYS_ADMIN)",
             )
         user_kwargs = self._user_kwargs(spec)
         make_dirs_owned(spec.cwd, spec.uid, spec.gid)
