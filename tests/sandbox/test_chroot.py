@@ -454,3 +454,15 @@ def test_locked_cache_mounts_serialise_concurrent_runs(tmp_path: Path, rootfs: P
         codes = list(pool.map(lambda _: runner.run(spec, lambda line: None), range(2)))
     assert codes == [0, 0]
     assert (tmp_path / "cache" / "c" / "n").read_text() == "2\n"
+
+
+def test_secret_as_env_variable(tmp_path: Path, rootfs: Path) -> None:
+    mounts = (
+        Mount("secret", "", env="API_TOKEN", data=b"t0ken"),  # env only: no file anywhere
+        Mount("secret", "/run/secrets/both", env="BOTH", data=b"b0th"),
+    )
+    spec = sh(rootfs, "echo $API_TOKEN $BOTH; cat /run/secrets/both; echo; ls /run/secrets", mounts=mounts)
+    code, lines = run(tmp_path, spec)
+    assert (code, lines) == (0, ["t0ken b0th", "b0th", "both"])
+    assert "t0ken" not in repr(spec) and "b0th" not in repr(spec)
+    assert not (rootfs / "run").exists()

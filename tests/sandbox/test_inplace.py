@@ -203,3 +203,11 @@ def test_default_isolation_follows_cap_sys_admin(tmp_path: Path) -> None:
     assert default_isolation(str(status)) == "chroot"
     status.write_text("Name:\tkiln\nCapEff:\t00000000a80425fb\n")  # Docker's default set: no CAP_SYS_ADMIN
     assert default_isolation(str(status)) == "inplace"
+
+
+def test_secret_as_env_variable() -> None:
+    spec = sh("echo $TOKEN", mounts=(Mount("secret", "", env="TOKEN", data=b"s3cr3t"),))
+    assert run(spec) == (0, ["s3cr3t"])
+    assert "s3cr3t" not in repr(spec)
+    with pytest.raises(UsageError, match="only for secret"):
+        Mount("tmpfs", "/t", env="X")

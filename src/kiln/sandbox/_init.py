@@ -229,7 +229,7 @@ def _mount_one(index: int, spec: dict[str, Any], state: str, target: _Target) ->
             f"size={size}" if size else None,
         )
     elif kind == "secret":
-        data = base64.b64decode(spec["data"]) if spec.get("data") is not None else _read(spec["source"])
+        data = base64.b64decode(spec["data"])
         secret = _write(state, f"secret-{index}", data, 0o400 if spec.get("mode") is None else spec["mode"])
         os.chown(secret, spec["uid"], spec["gid"])
         _bind_readonly(secret, target(dest, "file"))
@@ -283,6 +283,7 @@ def _exec(config: dict[str, Any], status: _Status, last_cap: int) -> None:
         os.setuid(uid)
         os.chdir(config["cwd"])
         env = dict(item.split("=", 1) for item in config["env"])
+        env.update(config["secret_env"])
         argv = config["argv"]
     except BaseException as err:
         status.send(error=f"cannot prepare the command: {_describe(err)}")
@@ -313,11 +314,6 @@ def _write(directory: str, name: str, data: bytes, mode: int) -> str:
         os.close(fd)
     os.chmod(path, mode)
     return path
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
 
 
 def _depth(path: str) -> int:

@@ -52,7 +52,8 @@ class Mount:
       concurrent RUNs using the same cache wait for each other.
     * ``tmpfs``: an empty tmpfs of at most ``size`` bytes.
     * ``secret``: ``data`` (or the content of the host file ``source``) appears as a
-      read-only file at ``target`` from a tmpfs for this RUN only.
+      read-only file at ``target`` from a tmpfs for this RUN only; with ``env`` also
+      (or, when ``target`` is empty, only) as that environment variable of the command.
     """
 
     kind: MountKind
@@ -64,6 +65,7 @@ class Mount:
     gid: int = 0
     size: int | None = None
     sharing: CacheSharing = "shared"
+    env: str | None = None
     data: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -71,9 +73,13 @@ class Mount:
             raise UsageError(
                 f"unsupported mount type {self.kind!r}", hint=f"use one of {', '.join(MOUNT_KINDS)}"
             )
-        if not self.target.startswith("/"):
+        if self.env is not None and (self.kind != "secret" or not self.env or "=" in self.env):
+            raise UsageError(f"env={self.env} is only for secret mounts and must be a variable name")
+        if self.kind == "secret" and self.env and not self.target:
+            pass  # an env-only secret: no file
+        elif not self.target.startswith("/"):
             raise UsageError(f"mount target {self.target!r} must be an absolute path")
-        if posixpath.normpath(self.target) == "/":
+        elif posixpath.normpath(self.target) == "/":
             raise UsageError("a mount cannot replace the root directory")
         if self.kind in ("bind", "cache") and not self.source:
             raise UsageError(f"a {self.kind} mount at {self.target} needs a source")
@@ -82,7 +88,19 @@ class Mount:
                 f"unsupported cache sharing {self.sharing!r}", hint=f"use one of {', '.join(CACHE_SHARING)}"
             )
         if self.kind == "secret" and self.data is None and not self.source:
-            raise UsageError(f"the secret mount at {self.target} has no content")
+            raise UsageError(f"the secret mount at {self.target or self.env} has no content")
+
+    @property
+    def has_file(self) -> bool:
+        """False only for an env-only secret."""
+        return bool(self.target)
+
+    def secret_bytes(self) -> bytes:
+        """A secret's content (``data``, else the host file ``source``)."""
+        if self.data is not None:
+            return self.data
+        with open(self.source or "", "rb") as handle:
+            return handle.read()
 
 
 @dataclass(frozen=True)
@@ -143,6 +161,15 @@ class Runner(ABC):
         Raises SandboxError when the sandbox cannot be set up or the command cannot
         be started (not found, not executable).
         """
+
+
+def secret_env(mounts: Iterable[Mount]) -> dict[str, str]:
+    """The variables env-secrets add to the command's environment (kept out of RunSpec.env and its repr)."""
+    return {
+        m.env: m.secret_bytes().decode("utf-8", "surrogateescape")
+        for m in mounts
+        if m.kind == "secret" and m.env
+    }
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from kiln.sandbox.base import (
     cache_locks,
     hosts_file,
     log_output,
+    secret_env,
     stream_lines,
 )
 
@@ -140,6 +141,7 @@ def _config(spec: RunSpec, rootfs: str, state: str, resolv_conf: str) -> dict[st
         "hostname": spec.hostname,
         "hosts": hosts_file(spec.hostname, spec.extra_hosts),
         "resolv": os.path.realpath(resolv_conf) if os.path.isfile(resolv_conf) else None,
+        "secret_env": secret_env(spec.mounts),
         "mounts": [
             {
                 "kind": m.kind,
@@ -150,9 +152,10 @@ def _config(spec: RunSpec, rootfs: str, state: str, resolv_conf: str) -> dict[st
                 "uid": m.uid,
                 "gid": m.gid,
                 "size": m.size,
-                "data": None if m.data is None else base64.b64encode(m.data).decode(),
+                "data": base64.b64encode(m.secret_bytes()).decode() if m.kind == "secret" else None,
             }
             for m in spec.mounts
+            if m.has_file
         ],
     }
 

@@ -37,6 +37,7 @@ from kiln.sandbox.base import (
     SandboxError,
     cache_locks,
     log_output,
+    secret_env,
     stream_lines,
 )
 
@@ -89,13 +90,16 @@ class InplaceRunner(Runner):
         sink = output or log_output
         with contextlib.ExitStack() as stack:
             stack.enter_context(cache_locks(spec.mounts))
-            for mount in sorted(spec.mounts, key=lambda m: len(Path(m.target).parts)):
+            for mount in sorted(
+                (m for m in spec.mounts if m.has_file), key=lambda m: len(Path(m.target).parts)
+            ):
                 stack.enter_context(_emulated(mount))
             code = self._spawn(spec, sink, user_kwargs)
         return code
 
     def _spawn(self, spec: RunSpec, sink: OutputSink, user_kwargs: dict[str, object]) -> int:
         env = dict(item.split("=", 1) for item in spec.command_env())
+        env.update(secret_env(spec.mounts))
         try:
             proc = subprocess.Popen(
                 list(spec.argv),
@@ -176,7 +180,7 @@ def _populate(mount: Mount, target: str) -> None:
         os.mkdir(target, 0o1777)
         os.chmod(target, 0o1777)
     elif mount.kind == "secret":
-        data = mount.data if mount.data is not None else Path(mount.source or "").read_bytes()
+        data = mount.secret_bytes()
         fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
