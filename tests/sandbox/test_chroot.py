@@ -466,3 +466,13 @@ def test_secret_as_env_variable(tmp_path: Path, rootfs: Path) -> None:
     assert (code, lines) == (0, ["t0ken b0th", "b0th", "both"])
     assert "t0ken" not in repr(spec) and "b0th" not in repr(spec)
     assert not (rootfs / "run").exists()
+
+
+@pytest.mark.parametrize("link", ["/", "..", "./."])
+def test_special_dirs_symlinked_to_the_root_are_refused(tmp_path: Path, rootfs: Path, link: str) -> None:
+    """An image whose /proc (or a mount target) points at / must not get procfs mounted over its root."""
+    os.symlink(link, rootfs / "proc")
+    before = fingerprint(rootfs)
+    with pytest.raises(SandboxError, match="resolves to the root directory"):
+        run(tmp_path, sh(rootfs, "true"))
+    assert fingerprint(rootfs) == before

@@ -84,6 +84,8 @@ def resolve_in_root(root: str, target: str, kind: Literal["file", "dir"], stubs:
         if not pending and kind == "file" and stat.S_ISDIR(st.st_mode):
             raise RootPathError(f"{target} exists in the image and is a directory")
         done.append(part)
+    if not done:
+        raise RootPathError(f"{target} resolves to the root directory (a symlink to /?)")
     return _join(root, done)
 
 
