@@ -21,7 +21,9 @@ class RegistryOptions:
     skip_tls_verify_pull: bool = False  # --skip-tls-verify-pull
     skip_tls_verify_registries: tuple[str, ...] = ()  # --skip-tls-verify-registry
     registry_certificates: Mapping[str, str] = field(default_factory=dict)  # registry -> CA file
-    registry_client_certs: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # registry -> (cert, key)
+    registry_client_certs: Mapping[str, tuple[str, str]] = field(
+        default_factory=dict
+    )  # registry -> (cert, key)
     registry_maps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # orig -> mirrors (pull only)
     skip_default_registry_fallback: bool = False
     push_retry: int = 0
@@ -29,4 +31,6 @@ class RegistryOptions:
     retry_base_delay: float = 1.0  # seconds; backoff is base * 2**attempt
     timeout: float = 60.0
     user_agent: str = "kiln/0.1.0"
-    environ: Mapping[str, str] = field(default_factory=dict)  # DOCKER_CONFIG, HOME, CI_REGISTRY*, ... read from here
+    environ: Mapping[str, str] = field(
+        default_factory=dict
+    )  # DOCKER_CONFIG, HOME, CI_REGISTRY*, ... read from here

@@ -1,0 +1,406 @@
+"""The distribution API, one operation per method: manifests, blobs (streamed), uploads, mounts, tags.
+
+Why a thin layer under pull/push: each method is one protocol step that can be tested against a real registry,
+and pull/push (in ``pull.py``/``push.py``) compose them. Pulls go through ``--registry-map``/``--registry-mirror``
+candidates; pushes always go to the named registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, BinaryIO
+from urllib.parse import quote, urlencode
+
+import requests
+
+from kiln.digest import Digest, VerifyingReader
+from kiln.errors import DigestMismatch, KilnError, RegistryError
+from kiln.reference import Reference, Repository
+from kiln.registry.keychain import Keychain, default_keychain
+from kiln.registry.options import RegistryOptions
+from kiln.registry.transport import Transport
+
+log = logging.getLogger(__name__)
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+MANIFEST_ACCEPT = (OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
+MAX_MANIFEST_BYTES = 4 << 20
+CHUNK = 1 << 20
+DEFAULT_CHUNKED_THRESHOLD = 256 << 20
+
+
+@dataclass(frozen=True)
+class FetchedManifest:
+    """A manifest or index exactly as the registry served it, with its verified digest."""
+
+    raw: bytes = field(repr=False)
+    media_type: str
+    digest: Digest
+    source: Repository  # where it was found (a mirror, or the named registry)
+
+    @property
+    def size(self) -> int:
+        return len(self.raw)
+
+
+class _StreamingBody:
+    """A file-like over a response that releases the connection when closed."""
+
+    def __init__(self, resp: requests.Response) -> None:
+        self._resp = resp
+        self._raw = resp.raw
+        self._raw.decode_content = False
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data: bytes = self._raw.read(n if n is not None and n >= 0 else None)
+        except (requests.RequestException, OSError) as err:
+            raise RegistryError(
+                f"blob download interrupted: {type(err).__name__}", code="CONNECTION"
+            ) from None
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._resp.close()
+
+
+class RegistryClient:
+    """Speaks the OCI distribution API to any registry, as ``options`` and the keychain allow."""
+
+    def __init__(
+        self,
+        options: RegistryOptions | None = None,
+        keychain: Keychain | None = None,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        chunked_threshold: int = DEFAULT_CHUNKED_THRESHOLD,
+        chunk_size: int = 16 << 20,
+    ) -> None:
+        self.options = options or RegistryOptions()
+        self.keychain = keychain or default_keychain(self.options.environ)
+        self.transport = Transport(self.options, self.keychain, session=session, sleep=sleep)
+        self.chunked_threshold = chunked_threshold
+        self.chunk_size = chunk_size
+
+    def close(self) -> None:
+        self.transport.session.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- mirrors ---------------------------------------------------------------------------------------------
+    def pull_candidates(self, repo: Repository) -> Iterator[Repository]:
+        """``--registry-map`` mirrors for this registry in order, then the registry itself unless told not to."""
+        mirrors = self.options.registry_maps.get(repo.api_host, ()) or self.options.registry_maps.get(
+            repo.registry, ()
+        )
+        for mirror in mirrors:
+            host, _, prefix = (
+                mirror.removeprefix("https://").removeprefix("http://").rstrip("/").partition("/")
+            )
+            path = f"{prefix}/{repo.repository}" if prefix else repo.repository
+            yield Repository(host, path)
+        if not mirrors or not self.options.skip_default_registry_fallback:
+            yield repo
+
+    def _first_working(
+        self, repo: Repository, what: str, op: Callable[[Repository], FetchedManifest]
+    ) -> FetchedManifest:
+        errors: list[RegistryError] = []
+        for candidate in self.pull_candidates(repo):
+            try:
+                return op(candidate)
+            except RegistryError as err:
+                if candidate == repo or candidate.registry == repo.registry:
+                    raise
+                log.warning("mirror %s failed for %s: %s", candidate.registry, what, err.message)
+                errors.append(err)
+        last = errors[-1]
+        raise RegistryError(
+            f"{what}: every mirror failed and fallback to {repo.registry} is disabled (last: {last.message})",
+            code=last.code,
+            status=last.status,
+            hint="check --registry-map/--registry-mirror, or drop --skip-default-registry-fallback",
+        )
+
+    # -- manifests -------------------------------------------------------------------------------------------
+    def get_manifest(self, ref: Reference, accept: tuple[str, ...] = MANIFEST_ACCEPT) -> FetchedManifest:
+        """GET a manifest or index by tag or digest (through mirrors); by digest, its bytes must hash to it."""
+        return self._first_working(
+            ref.context(), f"pull manifest {ref}", lambda repo: self._get_manifest(repo, ref, accept)
+        )
+
+    def _get_manifest(self, repo: Repository, ref: Reference, accept: tuple[str, ...]) -> FetchedManifest:
+        resp = self.transport.request(
+            "GET",
+            repo.api_host,
+            f"/v2/{repo.repository}/manifests/{ref.identifier}",
+            scopes=[repo.scope("pull")],
+            push=False,
+            what=f"pull manifest {ref}",
+            headers={"Accept": ", ".join(accept)},
+            default_code="MANIFEST_UNKNOWN",
+            stream=True,
+        )
+        with resp:
+            raw = resp.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise RegistryError(
+                f"manifest for {ref} is larger than {MAX_MANIFEST_BYTES} bytes", code="MANIFEST_INVALID"
+            )
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        actual = Digest.of_bytes(raw)
+        if ref.digest is not None:
+            got = Digest.of_bytes(raw, ref.digest.algorithm)
+            if got != ref.digest:
+                raise DigestMismatch(str(ref.digest), str(got), "manifest")
+        served = resp.headers.get("Docker-Content-Digest")
+        if ref.digest is None and served:
+            try:
+                served_digest = Digest.parse(served)
+            except KilnError:
+                served_digest = None
+            if served_digest is not None and Digest.of_bytes(raw, served_digest.algorithm) != served_digest:
+                raise DigestMismatch(served, str(Digest.of_bytes(raw, served_digest.algorithm)), "manifest")
+        return FetchedManifest(raw, media_type or _sniff_media_type(raw), ref.digest or actual, repo)
+
+    def put_manifest(self, ref: Reference, raw: bytes, media_type: str) -> Digest:
+        """PUT a manifest under the reference's tag (or digest); returns the digest of ``raw``."""
+        repo = ref.context()
+        digest = Digest.of_bytes(raw)
+        resp = self.transport.request(
+            "PUT",
+            repo.api_host,
+            f"/v2/{repo.repository}/manifests/{ref.tag or digest}",
+            scopes=[repo.scope("pull", "push")],
+            push=True,
+            what=f"push manifest {ref}",
+            ok=(200, 201, 202),
+            headers={"Content-Type": media_type},
+            body=lambda: raw,
+        )
+        resp.close()
+        return digest
+
+    # -- blobs -----------------------------------------------------------------------------------------------
+    def blob_exists(self, repo: Repository, digest: Digest, *, push: bool = True) -> bool:
+        resp = self.transport.request(
+            "HEAD",
+            repo.api_host,
+            f"/v2/{repo.repository}/blobs/{digest}",
+            scopes=[repo.scope("pull", "push") if push else repo.scope("pull")],
+            push=push,
+            what=f"check blob {digest.short} in {repo}",
+            ok=(200, 404),
+        )
+        resp.close()
+        return resp.status_code == 200
+
+    def open_blob(self, repo: Repository, digest: Digest, size: int | None = None) -> VerifyingReader:
+        """Stream a blob (following redirects to storage); the reader raises DigestMismatch at EOF if wrong."""
+        resp = self.transport.request(
+            "GET",
+            repo.api_host,
+            f"/v2/{repo.repository}/blobs/{digest}",
+            scopes=[repo.scope("pull")],
+            push=False,
+            what=f"pull blob {digest.short} from {repo}",
+            stream=True,
+            default_code="BLOB_UNKNOWN",
+        )
+        return VerifyingReader(_StreamingBody(resp), digest, size)  # type: ignore[arg-type]
+
+    def mount_blob(self, repo: Repository, digest: Digest, source: Repository) -> str | None:
+        """Try a cross-repo mount; returns None when mounted, else the upload URL the registry opened instead."""
+        query = urlencode({"mount": str(digest), "from": source.repository})
+        resp = self.transport.request(
+            "POST",
+            repo.api_host,
+            f"/v2/{repo.repository}/blobs/uploads/?{query}",
+            scopes=[repo.scope("pull", "push"), source.scope("pull")],
+            push=True,
+            what=f"mount blob {digest.short} from {source} into {repo}",
+            ok=(201, 202),
+        )
+        resp.close()
+        if resp.status_code == 201:
+            return None
+        return self._location(resp, repo)
+
+    def start_upload(self, repo: Repository) -> str:
+        resp = self.transport.request(
+            "POST",
+            repo.api_host,
+            f"/v2/{repo.repository}/blobs/uploads/",
+            scopes=[repo.scope("pull", "push")],
+            push=True,
+            what=f"start blob upload to {repo}",
+            ok=(202,),
+        )
+        resp.close()
+        return self._location(resp, repo)
+
+    def upload_blob(
+        self,
+        repo: Repository,
+        digest: Digest,
+        size: int,
+        opener: Callable[[], IO[bytes] | BinaryIO],
+        *,
+        mount_from: Repository | None = None,
+    ) -> None:
+        """Upload a blob streamed from ``opener()`` unless present; tries a cross-repo mount first."""
+        if self.blob_exists(repo, digest):
+            return
+        location: str | None
+        if mount_from is not None and mount_from.api_host == repo.api_host and mount_from != repo:
+            location = self.mount_blob(repo, digest, mount_from)
+            if location is None:
+                return
+        else:
+            location = self.start_upload(repo)
+        if size > self.chunked_threshold:
+            self._upload_chunked(repo, digest, location, opener)
+        else:
+            self._upload_monolithic(repo, digest, size, location, opener)
+
+    def _upload_monolithic(
+        self,
+        repo: Repository,
+        digest: Digest,
+        size: int,
+        location: str,
+        opener: Callable[[], IO[bytes] | BinaryIO],
+    ) -> None:
+        opened: list[IO[bytes] | BinaryIO] = []
+
+        def body() -> IO[bytes] | BinaryIO:
+            for stream in opened:
+                stream.close()
+            opened.clear()
+            opened.append(opener())
+            return opened[-1]
+
+        try:
+            resp = self.transport.request(
+                "PUT",
+                repo.api_host,
+                _with_query(location, {"digest": str(digest)}),
+                scopes=[repo.scope("pull", "push")],
+                push=True,
+                what=f"upload blob {digest.short} to {repo}",
+                ok=(201, 204),
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                body=body,
+            )
+            resp.close()
+        finally:
+            for stream in opened:
+                stream.close()
+
+    def _upload_chunked(
+        self, repo: Repository, digest: Digest, location: str, opener: Callable[[], IO[bytes] | BinaryIO]
+    ) -> None:
+        """PATCH fixed-size chunks (one chunk in memory at a time), then PUT the digest to close."""
+        offset = 0
+        with opener() as stream:
+            while chunk := _read_exactly(stream, self.chunk_size):
+                data = chunk
+                resp = self.transport.request(
+                    "PATCH",
+                    repo.api_host,
+                    location,
+                    scopes=[repo.scope("pull", "push")],
+                    push=True,
+                    what=f"upload chunk of blob {digest.short} to {repo}",
+                    ok=(202,),
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "Content-Range": f"{offset}-{offset + len(data) - 1}",
+                        "Content-Length": str(len(data)),
+                    },
+                    body=lambda d=data: d,  # type: ignore[misc]
+                )
+                resp.close()
+                location = self._location(resp, repo)
+                offset += len(data)
+        resp = self.transport.request(
+            "PUT",
+            repo.api_host,
+            _with_query(location, {"digest": str(digest)}),
+            scopes=[repo.scope("pull", "push")],
+            push=True,
+            what=f"finish upload of blob {digest.short} to {repo}",
+            ok=(201, 204),
+            headers={"Content-Length": "0"},
+        )
+        resp.close()
+
+    def check_push_permission(self, ref: Reference) -> None:
+        """kaniko's pre-build check: open a blob upload in the destination, then cancel it."""
+        repo = ref.context()
+        location = self.start_upload(repo)
+        resp = self.transport.request(
+            "DELETE",
+            repo.api_host,
+            location,
+            scopes=[repo.scope("pull", "push")],
+            push=True,
+            what=f"cancel test upload to {repo}",
+            ok=(200, 202, 204, 401, 403, 404),  # best effort: registries expire abandoned uploads
+        )
+        resp.close()
+
+    def _location(self, resp: requests.Response, repo: Repository) -> str:
+        location = resp.headers.get("Location")
+        if not location:
+            raise RegistryError(
+                f"registry {repo.registry} opened an upload without a Location header", code="UPLOAD"
+            )
+        if location.startswith("/"):
+            location = self.transport.endpoint(repo.api_host, True).base + location
+        return location
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    sep = "&" if "?" in url else "?"
+    return url + sep + "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in params.items())
+
+
+def _read_exactly(stream: IO[bytes] | BinaryIO, n: int) -> bytes:
+    parts, total = [], 0
+    while total < n:
+        data = stream.read(min(CHUNK, n - total))
+        if not data:
+            break
+        parts.append(data)
+        total += len(data)
+    return b"".join(parts)
+
+
+def _sniff_media_type(raw: bytes) -> str:
+    import json
+
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return ""
+    if isinstance(data, dict):
+        media_type = data.get("mediaType")
+        if isinstance(media_type, str):
+            return media_type
+        return OCI_INDEX if "manifests" in data else OCI_MANIFEST
+    return ""
