@@ -97,7 +97,7 @@ def resolve_chown(spec: str, root: str | os.PathLike[str]) -> tuple[int, int]:
             entry = _find_passwd(root, lambda e: e.name == user_part)
             if entry is None:
                 if user_part != "root":
-                    raise _unknown_user(user_part, root)
+                    raise _unknown_user(user_part)
             else:
                 uid, gid = entry.uid, entry.gid
     if group_part:
@@ -139,7 +139,7 @@ def _exec_user(spec: str, root: str | os.PathLike[str]) -> ExecUser:
     else:
         entry = _find_passwd(root, lambda e: e.name == user_arg)
         if entry is None:
-            raise _unknown_user(user_arg, root)
+            raise _unknown_user(user_arg)
     if entry is not None:
         uid, gid, home = entry.uid, entry.gid, entry.home or "/"
     else:
@@ -155,23 +155,23 @@ def _exec_user(spec: str, root: str | os.PathLike[str]) -> ExecUser:
 
 def _group_gid(group: str, root: str | os.PathLike[str]) -> int:
     gid_num = _parse_id(group)
-    for entry in read_groups(root):
-        if (gid_num is not None and entry.gid == gid_num) or (gid_num is None and entry.name == group):
-            return entry.gid
     if gid_num is not None:
-        return gid_num
+        return gid_num  # a number is a gid, whether or not /etc/group names it
+    for entry in read_groups(root):
+        if entry.name == group:
+            return entry.gid
     if group == "root":
         return 0
     raise UserNotFound(
         f"unknown group {group!r}: no such entry in the image's /etc/group",
-        hint=f"create it in an earlier RUN (addgroup/groupadd) or use a numeric gid (root: {os.fspath(root)})",
+        hint="create it in an earlier RUN (addgroup/groupadd) or use a numeric gid",
     )
 
 
-def _unknown_user(name: str, root: str | os.PathLike[str]) -> UserNotFound:
+def _unknown_user(name: str) -> UserNotFound:
     return UserNotFound(
         f"unknown user {name!r}: no such entry in the image's /etc/passwd",
-        hint=f"create it in an earlier RUN (adduser/useradd) or use a numeric uid (root: {os.fspath(root)})",
+        hint="create it in an earlier RUN (adduser/useradd) or use a numeric uid",
     )
 
 

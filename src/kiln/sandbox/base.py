@@ -210,10 +210,3 @@ def stream_lines(pipe: IO[bytes], sink: OutputSink) -> None:
     """
     while raw := pipe.readline(MAX_LINE):
         sink(raw.removesuffix(b"\n").decode("utf-8", "replace"))
-
-
-def exit_code_of(status: int) -> int:
-    """A waitpid status as a shell exit code (128+signal when killed)."""
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1
