@@ -1,0 +1,104 @@
+"""WWW-Authenticate parsing and the token flows against the fixture token server (real HTTP)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from fixtures.registry import RegistryServer
+from kiln.errors import AuthError
+from kiln.reference import Reference
+from kiln.registry.auth import Challenge, parse_challenges, pick_challenge
+from kiln.registry.client import RegistryClient
+from kiln.registry.keychain import Credential, Keychain, StaticProvider
+from registry.helpers import options_for
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ('Basic realm="Registry Realm"', [Challenge("basic", {"realm": "Registry Realm"})]),
+        (
+            'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"',
+            [
+                Challenge(
+                    "bearer",
+                    {
+                        "realm": "https://auth.example/token",
+                        "service": "registry.example",
+                        "scope": "repository:a/b:pull,push",
+                    },
+                )
+            ],
+        ),
+        (
+            'bearer realm="x\\"y", error=insufficient_scope',
+            [Challenge("bearer", {"realm": 'x"y', "error": "insufficient_scope"})],
+        ),
+        (
+            'Basic realm="a", Bearer realm="b"',
+            [Challenge("basic", {"realm": "a"}), Challenge("bearer", {"realm": "b"})],
+        ),
+        ("", []),
+    ],
+)
+def test_parse_challenges(header: str, expected: list[Challenge]) -> None:
+    assert parse_challenges(header) == expected
+
+
+def test_bearer_preferred() -> None:
+    picked = pick_challenge(parse_challenges('Basic realm="a", Bearer realm="b"'))
+    assert picked is not None and picked.scheme == "bearer"
+
+
+def test_identity_token_uses_oauth2_refresh_grant(registry_token: RegistryServer, tmp_path: Path) -> None:
+    """Get a refresh token the way `docker login` does (password grant, offline), then pull with it only."""
+    realm = registry_token.token_realm
+    assert realm is not None
+    resp = requests.post(
+        realm,
+        data={
+            "grant_type": "password",
+            "username": registry_token.username,
+            "password": registry_token.password,
+            "service": "kiln-test-registry",
+            "access_type": "offline",
+            "client_id": "test",
+        },
+        timeout=10,
+    )
+    refresh = resp.json()["refresh_token"]
+    chain = Keychain([StaticProvider({registry_token.host: Credential(identity_token=refresh)})])
+    ref = Reference.parse(registry_token.ref("auth/upload"))
+    with RegistryClient(options_for(registry_token), chain) as client:
+        client.check_push_permission(ref)
+    bad = Keychain([StaticProvider({registry_token.host: Credential(identity_token="not-a-token")})])
+    with RegistryClient(options_for(registry_token), bad) as client, pytest.raises(AuthError) as info:
+        client.check_push_permission(ref)
+    assert "not-a-token" not in str(info.value)
+
+
+def test_mount_asks_for_both_scopes(registry_token: RegistryServer, tmp_path: Path) -> None:
+    import io
+
+    from fixtures.registry import TokenServer  # noqa: F401  (type only)
+    from kiln.digest import Digest
+
+    blob = b"mount me"
+    digest = Digest.of_bytes(blob)
+    options = options_for(registry_token, tmp_path)
+    with RegistryClient(options) as client:
+        src = Reference.parse(registry_token.ref("auth/src")).context()
+        dst = Reference.parse(registry_token.ref("auth/dst")).context()
+        client.upload_blob(src, digest, len(blob), lambda: io.BytesIO(blob))
+        assert client.mount_blob(dst, digest, src) is None  # 201: mounted, no upload needed
+        assert client.blob_exists(dst, digest)
+
+
+def test_config_json_written_by_fixture(registry_basic: RegistryServer, tmp_path: Path) -> None:
+    path = registry_basic.write_docker_config(tmp_path)
+    data = json.loads(path.read_text())
+    assert registry_basic.host in data["auths"]

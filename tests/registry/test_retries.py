@@ -1,0 +1,105 @@
+"""Retries in front of the REAL registry: an adapter injects 503/429 answers before passing requests on.
+
+The injected failures are synthetic (a requests transport adapter), because the real registry cannot be told to
+fail on demand; everything after them is the real server. Sleeps are recorded instead of slept.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+from fixtures.registry import RegistryServer
+from kiln.digest import Digest
+from kiln.errors import RegistryError
+from kiln.reference import Reference
+from kiln.registry.client import RegistryClient
+from registry.helpers import options_for
+
+
+class FailingAdapter(HTTPAdapter):
+    """Answers the first ``failures`` requests whose path contains ``match`` with ``status`` itself."""
+
+    def __init__(self, failures: int, status: int, match: str, retry_after: str | None = None) -> None:
+        super().__init__()
+        self.failures = failures
+        self.status = status
+        self.match = match
+        self.retry_after = retry_after
+        self.injected = 0
+        self.passed: list[str] = []
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if self.match in (request.url or "") and self.injected < self.failures:
+            self.injected += 1
+            resp = requests.Response()
+            resp.status_code = self.status
+            resp.url = request.url or ""
+            resp.request = request
+            resp.headers["Content-Type"] = "application/json"
+            if self.retry_after is not None:
+                resp.headers["Retry-After"] = self.retry_after
+            resp._content = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
+            return resp
+        self.passed.append(request.method or "")
+        return super().send(request, *args, **kwargs)
+
+
+def _client(
+    server: RegistryServer, adapter: FailingAdapter, sleeps: list[float], **extra: Any
+) -> RegistryClient:
+    session = requests.Session()
+    session.mount("http://", adapter)
+    options = options_for(server, **extra)
+    return RegistryClient(options, session=session, sleep=sleeps.append)
+
+
+def test_push_retries_503_then_succeeds(registry_http: RegistryServer) -> None:
+    adapter = FailingAdapter(2, 503, "/blobs/uploads/")
+    sleeps: list[float] = []
+    blob = b"retry me" * 1000
+    digest = Digest.of_bytes(blob)
+    repo = Reference.parse(registry_http.ref("retry/push")).context()
+    with _client(registry_http, adapter, sleeps, push_retry=3, retry_base_delay=0.5) as client:
+        client.upload_blob(repo, digest, len(blob), lambda: io.BytesIO(blob))
+        assert client.blob_exists(repo, digest)
+    assert adapter.injected == 2
+    assert sleeps == [0.5, 1.0]  # exponential backoff: base * 2**attempt
+
+
+def test_pull_honours_retry_after_on_429(registry_http: RegistryServer) -> None:
+    blob = b"x" * 10
+    digest = Digest.of_bytes(blob)
+    repo = Reference.parse(registry_http.ref("retry/pull")).context()
+    with RegistryClient(options_for(registry_http)) as plain:
+        plain.upload_blob(repo, digest, len(blob), lambda: io.BytesIO(blob))
+    adapter = FailingAdapter(1, 429, f"/blobs/{digest}", retry_after="7")
+    sleeps: list[float] = []
+    client = _client(registry_http, adapter, sleeps, image_download_retry=2, retry_base_delay=0.01)
+    with client, client.open_blob(repo, digest, len(blob)) as reader:
+        assert reader.read() == blob
+    assert sleeps == [7.0]
+
+
+def test_retries_are_bounded(registry_http: RegistryServer) -> None:
+    adapter = FailingAdapter(100, 503, "/manifests/")
+    sleeps: list[float] = []
+    client = _client(registry_http, adapter, sleeps, image_download_retry=2)
+    with client, pytest.raises(RegistryError) as info:
+        client.get_manifest(Reference.parse(registry_http.ref("retry/bounded:x")))
+    assert adapter.injected == 3  # first try + 2 retries
+    assert len(sleeps) == 2
+    assert info.value.status == 503 and info.value.temporary
+    assert info.value.code == "UNAVAILABLE"
+
+
+def test_no_retry_by_default(registry_http: RegistryServer) -> None:
+    adapter = FailingAdapter(1, 503, "/manifests/")
+    sleeps: list[float] = []
+    with _client(registry_http, adapter, sleeps) as client, pytest.raises(RegistryError):
+        client.get_manifest(Reference.parse(registry_http.ref("retry/none:x")))
+    assert adapter.injected == 1 and sleeps == []
