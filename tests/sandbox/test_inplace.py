@@ -211,3 +211,9 @@ def test_secret_as_env_variable() -> None:
     assert "s3cr3t" not in repr(spec)
     with pytest.raises(UsageError, match="only for secret"):
         Mount("tmpfs", "/t", env="X")
+
+
+def test_unreadable_secret_file_is_a_clear_error(tmp_path: Path) -> None:
+    mount = Mount("secret", "/run/secrets/x", source=str(tmp_path / "missing"))
+    with pytest.raises(SandboxError, match="cannot read the secret for /run/secrets/x"):
+        mount.secret_bytes()

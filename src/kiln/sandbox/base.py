@@ -99,8 +99,14 @@ class Mount:
         """A secret's content (``data``, else the host file ``source``)."""
         if self.data is not None:
             return self.data
-        with open(self.source or "", "rb") as handle:
-            return handle.read()
+        try:
+            with open(self.source or "", "rb") as handle:
+                return handle.read()
+        except OSError as err:
+            raise SandboxError(
+                f"cannot read the secret for {self.target or self.env} from {self.source}: {err.strerror}",
+                hint="check the path given in --secret id=...,src=FILE",
+            ) from err
 
 
 @dataclass(frozen=True)
