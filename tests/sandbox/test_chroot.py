@@ -476,3 +476,9 @@ def test_special_dirs_symlinked_to_the_root_are_refused(tmp_path: Path, rootfs: 
     with pytest.raises(SandboxError, match="resolves to the root directory"):
         run(tmp_path, sh(rootfs, "true"))
     assert fingerprint(rootfs) == before
+
+
+def test_missing_absolute_program_says_no_such_file(tmp_path: Path, rootfs: Path) -> None:
+    (rootfs / "bin" / "sh").unlink()  # e.g. a FROM scratch stage whose shell-form RUN has no /bin/sh
+    with pytest.raises(SandboxError, match='exec: "/bin/sh": no such file or directory'):
+        run(tmp_path, sh(rootfs, "true"))

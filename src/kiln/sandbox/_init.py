@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from kiln.sandbox import _linux as lx
+from kiln.sandbox._messages import not_found_message
 from kiln.sandbox._rootpath import Stub, make_dirs_owned, resolve_in_root
 
 SETUP_FAILED = 125
@@ -291,7 +292,7 @@ def _exec(config: dict[str, Any], status: _Status, last_cap: int) -> None:
     try:
         os.execvpe(argv[0], argv, env)
     except FileNotFoundError:
-        status.send(error=f'exec: "{argv[0]}": executable file not found in $PATH')
+        status.send(error=not_found_message(argv[0]))
         os._exit(127)
     except OSError as err:
         status.send(error=f'exec: "{argv[0]}": {err.strerror}')

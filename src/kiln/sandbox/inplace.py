@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from kiln.errors import UsageError
+from kiln.sandbox._messages import not_found_message
 from kiln.sandbox._rootpath import Stub, cleanup_stubs, make_dirs_owned, resolve_in_root
 from kiln.sandbox.base import (
     Mount,
@@ -112,9 +113,7 @@ class InplaceRunner(Runner):
                 **user_kwargs,  # type: ignore[call-overload]
             )
         except FileNotFoundError as err:
-            raise SandboxError(
-                f'RUN {spec.describe()}: exec: "{spec.argv[0]}": executable file not found in $PATH'
-            ) from err
+            raise SandboxError(f"RUN {spec.describe()}: {not_found_message(spec.argv[0])}") from err
         except PermissionError as err:
             raise SandboxError(f'RUN {spec.describe()}: exec: "{spec.argv[0]}": permission denied') from err
         assert proc.stdout is not None
