@@ -109,9 +109,10 @@ def error_from_exception(err: requests.RequestException, what: str, url: str) ->
     where = scrub_url(url)
     if isinstance(err, requests.exceptions.SSLError):
         reason = _ssl_reason(err)
-        return RegistryError(
-            f"{what}: TLS handshake with {where} failed: {reason}", code="TLS", hint=TLS_HINT
-        )
+        hint = TLS_HINT
+        if "WRONG_VERSION_NUMBER" in str(err):
+            hint = "the registry seems to speak plain HTTP; allow it with --insecure-registry HOST (or --insecure)"
+        return RegistryError(f"{what}: TLS handshake with {where} failed: {reason}", code="TLS", hint=hint)
     if isinstance(err, requests.exceptions.Timeout):
         return RegistryError(
             f"{what}: {where} timed out",
@@ -131,8 +132,8 @@ def _ssl_reason(err: Exception) -> str:
     text = str(err)
     for marker in ("CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER", "hostname mismatch", "certificate"):
         if marker in text:
-            match = re.search(r"\[SSL: ([A-Z_]+)\][^)'\"]*", text)
-            return scrub_text(match.group(0)) if match else marker
+            match = re.search(r"\[SSL: ([A-Z_]+)\][^('\"]*", text)
+            return scrub_text(match.group(0)).strip() if match else marker
     return scrub_text(text)[:200]
 
 

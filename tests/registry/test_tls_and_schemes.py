@@ -1,0 +1,79 @@
+"""Scheme and TLS choices per RegistryOptions, against the real HTTP and HTTPS registries."""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.images import LayoutImage, push_layout
+from fixtures.registry import RegistryServer
+from kiln.errors import RegistryError
+from kiln.reference import Reference
+from kiln.registry.client import RegistryClient
+from kiln.registry.options import RegistryOptions
+
+
+@pytest.fixture(scope="module")
+def tls_image(registry_tls: RegistryServer, busybox_layout: LayoutImage) -> Reference:
+    return Reference.parse(push_layout(busybox_layout, registry_tls, "tls/busybox:1").ref)
+
+
+@pytest.fixture(scope="module")
+def http_image(registry_http: RegistryServer, busybox_layout: LayoutImage) -> Reference:
+    return Reference.parse(push_layout(busybox_layout, registry_http, "scheme/busybox:1").ref)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        RegistryOptions(skip_tls_verify=True),
+        RegistryOptions(skip_tls_verify_pull=True),
+    ],
+    ids=["skip-tls-verify", "skip-tls-verify-pull"],
+)
+def test_skip_verify_options_reach_tls_registry(options: RegistryOptions, tls_image: Reference) -> None:
+    with RegistryClient(options) as client:
+        assert client.get_manifest(tls_image).media_type
+
+
+def test_skip_verify_per_registry(tls_image: Reference) -> None:
+    with RegistryClient(RegistryOptions(skip_tls_verify_registries=(tls_image.registry,))) as client:
+        assert client.get_manifest(tls_image).raw
+    with RegistryClient(RegistryOptions(skip_tls_verify_registries=("other:1",))) as client:
+        with pytest.raises(RegistryError) as info:
+            client.get_manifest(tls_image)
+        assert info.value.code == "TLS"
+
+
+def test_skip_verify_pull_does_not_cover_push(tls_image: Reference) -> None:
+    with (
+        RegistryClient(RegistryOptions(skip_tls_verify_pull=True)) as client,
+        pytest.raises(RegistryError) as info,
+    ):
+        client.check_push_permission(tls_image)
+    assert info.value.code == "TLS"
+
+
+def test_ca_file_verifies(registry_tls: RegistryServer, tls_image: Reference) -> None:
+    options = RegistryOptions(registry_certificates={registry_tls.host: str(registry_tls.ca_path)})
+    with RegistryClient(options) as client:
+        client.check_push_permission(tls_image)
+        assert client.transport.endpoint(registry_tls.host, True).base.startswith("https://")
+
+
+def test_http_registry_needs_insecure_flag(http_image: Reference) -> None:
+    with RegistryClient(RegistryOptions()) as client, pytest.raises(RegistryError) as info:
+        client.get_manifest(http_image)
+    assert info.value.code == "TLS"
+    assert "--insecure-registry" in str(info.value)
+
+
+def test_insecure_pull_and_insecure_push_are_separate(
+    registry_http: RegistryServer, http_image: Reference
+) -> None:
+    with RegistryClient(RegistryOptions(insecure_pull=True)) as client:
+        assert client.get_manifest(http_image).raw
+        with pytest.raises(RegistryError):
+            client.check_push_permission(http_image)
+    with RegistryClient(RegistryOptions(insecure=True)) as client:
+        client.check_push_permission(http_image)
+        assert client.transport.endpoint(registry_http.host, True).base == f"http://{registry_http.host}"
