@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.images import LayoutImage, push_layout
-from fixtures.registry import RegistryServer
+from fixtures.registry import RegistryPKI, RegistryServer
 from kiln.errors import RegistryError
 from kiln.reference import Reference
 from kiln.registry.client import RegistryClient
@@ -77,3 +77,21 @@ def test_insecure_pull_and_insecure_push_are_separate(
     with RegistryClient(RegistryOptions(insecure=True)) as client:
         client.check_push_permission(http_image)
         assert client.transport.endpoint(registry_http.host, True).base == f"http://{registry_http.host}"
+
+
+def test_mutual_tls(registry_mtls: RegistryServer, registry_pki: RegistryPKI) -> None:
+    ref = Reference.parse(registry_mtls.ref("mtls/app:1"))
+    ca = {registry_mtls.host: str(registry_pki.ca_path)}
+    cert = {registry_mtls.host: (str(registry_pki.client_cert_path), str(registry_pki.client_key_path))}
+    with RegistryClient(RegistryOptions(registry_certificates=ca, registry_client_certs=cert)) as client:
+        client.check_push_permission(ref)
+    # client cert without a CA file (verification skipped): the cert still goes out
+    options = RegistryOptions(skip_tls_verify_registries=(registry_mtls.host,), registry_client_certs=cert)
+    with RegistryClient(options) as client:
+        client.check_push_permission(ref)
+    with (
+        RegistryClient(RegistryOptions(registry_certificates=ca)) as client,
+        pytest.raises(RegistryError) as info,
+    ):
+        client.check_push_permission(ref)
+    assert info.value.code in ("TLS", "CONNECTION")
