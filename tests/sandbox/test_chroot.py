@@ -482,3 +482,20 @@ def test_missing_absolute_program_says_no_such_file(tmp_path: Path, rootfs: Path
     (rootfs / "bin" / "sh").unlink()  # e.g. a FROM scratch stage whose shell-form RUN has no /bin/sh
     with pytest.raises(SandboxError, match='exec: "/bin/sh": no such file or directory'):
         run(tmp_path, sh(rootfs, "true"))
+
+
+def test_umask_is_runcs_not_kilns(tmp_path: Path, rootfs: Path) -> None:
+    previous = os.umask(0o077)
+    try:
+        secret = Mount("secret", "/run/secrets/s", data=b"x", uid=1000)
+        script = "umask; touch /f; stat -c %a /f; cat /run/secrets/s; echo; stat -c %a /run/secrets"
+        code, lines = run(tmp_path, sh(rootfs, script, cwd="/new/dir", mounts=(secret,)))
+    finally:
+        os.umask(previous)
+    assert (code, lines) == (0, ["0022", "644", "x", "755"])  # stub dirs traversable too
+    assert (rootfs / "new").stat().st_mode & 0o777 == 0o755  # the created working directory too
+
+
+def test_state_dir_inside_rootfs_is_refused(rootfs: Path) -> None:
+    with pytest.raises(SandboxError, match="must not be inside the rootfs"):
+        ChrootRunner(rootfs / "tmp" / "state").run(sh(rootfs, "true"))

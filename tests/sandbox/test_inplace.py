@@ -217,3 +217,12 @@ def test_unreadable_secret_file_is_a_clear_error(tmp_path: Path) -> None:
     mount = Mount("secret", "/run/secrets/x", source=str(tmp_path / "missing"))
     with pytest.raises(SandboxError, match="cannot read the secret for /run/secrets/x"):
         mount.secret_bytes()
+
+
+def test_umask_is_runcs_not_kilns(tmp_path: Path) -> None:
+    previous = os.umask(0o077)
+    try:
+        assert run(sh("umask", cwd=str(tmp_path / "new"))) == (0, ["0022"])
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o755

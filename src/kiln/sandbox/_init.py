@@ -283,6 +283,7 @@ def _exec(config: dict[str, Any], status: _Status, last_cap: int) -> None:
         os.setgid(gid)
         os.setuid(uid)
         os.chdir(config["cwd"])
+        os.umask(0o022)  # runc's default; kiln's own umask must not leak into image files
         env = dict(item.split("=", 1) for item in config["env"])
         env.update(config["secret_env"])
         argv = config["argv"]

@@ -104,7 +104,8 @@ def make_dirs_owned(path: str, uid: int, gid: int) -> None:
     for part in _parts(path):
         current = os.path.join(current, part)
         if not os.path.lexists(current):
-            os.mkdir(current, 0o755)
+            os.mkdir(current)
+            os.chmod(current, 0o755)  # whatever the caller's umask
             if os.geteuid() == 0:
                 os.chown(current, uid, gid)
 
@@ -112,12 +113,12 @@ def make_dirs_owned(path: str, uid: int, gid: int) -> None:
 def _make_stub(root: str, done: list[str], name: str, is_dir: bool, stubs: list[Stub] | None) -> None:
     parent = _join(root, done)
     before = os.stat(parent)
+    path = os.path.join(parent, name)
     if is_dir:
-        os.mkdir(os.path.join(parent, name), 0o755)
+        os.mkdir(path)
     else:
-        os.close(
-            os.open(os.path.join(parent, name), os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644)
-        )
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW))
+    os.chmod(path, 0o755 if is_dir else 0o644)  # whatever kiln's umask: a user must reach mounts below
     if stubs is not None:
         after = os.stat(parent)
         stubs.append(

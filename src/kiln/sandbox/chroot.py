@@ -67,6 +67,10 @@ class ChrootRunner(Runner):
             raise SandboxError(
                 "the chroot isolation needs a stage rootfs, not /", hint="use --isolation=inplace to run in /"
             )
+        if os.path.commonpath([rootfs, os.path.realpath(self.state_dir)]) == rootfs:
+            raise SandboxError(
+                f"the sandbox state dir {self.state_dir} must not be inside the rootfs {rootfs}"
+            )
         os.makedirs(self.state_dir, exist_ok=True)
         state = tempfile.mkdtemp(prefix="kiln-run-", dir=self.state_dir)
         try:

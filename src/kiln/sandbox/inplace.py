@@ -110,6 +110,7 @@ class InplaceRunner(Runner):
                 cwd=spec.cwd,
                 env=env,
                 start_new_session=True,
+                umask=0o022,  # as runc: kiln's own umask must not leak into image files
                 **user_kwargs,  # type: ignore[call-overload]
             )
         except FileNotFoundError as err:
