@@ -499,3 +499,11 @@ def test_umask_is_runcs_not_kilns(tmp_path: Path, rootfs: Path) -> None:
 def test_state_dir_inside_rootfs_is_refused(rootfs: Path) -> None:
     with pytest.raises(SandboxError, match="must not be inside the rootfs"):
         ChrootRunner(rootfs / "tmp" / "state").run(sh(rootfs, "true"))
+
+
+def test_host_cgroupfs_is_not_reachable(tmp_path: Path, rootfs: Path) -> None:
+    """A writable host cgroupfs in the sandbox would allow the release_agent escape."""
+    code, lines = run(
+        tmp_path, sh(rootfs, "ls -A /sys/fs/cgroup | wc -l; grep -c -E ' - cgroup2? ' /proc/self/mountinfo")
+    )
+    assert (code, lines) == (0, ["0", "0"])

@@ -210,8 +210,9 @@ def _mount_sys(path: str) -> None:
         lx.mount("sysfs", path, "sysfs", flags)
     except OSError:
         # A fresh sysfs needs its own network namespace on some kernels; share the host's, read-only.
-        lx.mount("/sys", path, None, lx.MS_BIND | lx.MS_REC)
-        lx.remount_bind(path, lx.MS_RDONLY)
+        # Not recursive: the host's /sys/fs/cgroup (writable cgroupfs, release_agent) must stay out.
+        lx.mount("/sys", path, None, lx.MS_BIND)
+        lx.remount_bind(path, lx.MS_RDONLY | lx.MS_NOSUID | lx.MS_NODEV | lx.MS_NOEXEC)
     for name in _SYS_MASKED_DIRS:
         masked = os.path.join(path, name)
         if os.path.isdir(masked):
