@@ -226,3 +226,11 @@ def test_umask_is_runcs_not_kilns(tmp_path: Path) -> None:
     finally:
         os.umask(previous)
     assert (tmp_path / "new").stat().st_mode & 0o777 == 0o755
+
+
+def test_mount_target_that_cannot_be_swapped_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    before = fingerprint(tmp_path)
+    with pytest.raises(SandboxError, match=r"RUN --mount=type=tmpfs at .*/file/sub: .*not a directory"):
+        run(sh("true", mounts=(Mount("tmpfs", str(tmp_path / "new" / ".." / "file" / "sub")),)))
+    assert fingerprint(tmp_path) == before  # the stub made for "new" is gone too

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from kiln.errors import UsageError
 from kiln.sandbox._messages import not_found_message
-from kiln.sandbox._rootpath import Stub, cleanup_stubs, make_dirs_owned, resolve_in_root
+from kiln.sandbox._rootpath import RootPathError, Stub, cleanup_stubs, make_dirs_owned, resolve_in_root
 from kiln.sandbox.base import (
     Mount,
     OutputSink,
@@ -94,7 +94,13 @@ class InplaceRunner(Runner):
             for mount in sorted(
                 (m for m in spec.mounts if m.has_file), key=lambda m: len(Path(m.target).parts)
             ):
-                stack.enter_context(_emulated(mount))
+                try:
+                    stack.enter_context(_emulated(mount))
+                except (OSError, RootPathError) as err:
+                    raise SandboxError(
+                        f"RUN --mount=type={mount.kind} at {mount.target}: {err}",
+                        hint="--isolation=inplace emulates mounts by swapping paths; the target must be swappable",
+                    ) from err
             code = self._spawn(spec, sink, user_kwargs)
         return code
 
@@ -150,28 +156,30 @@ class InplaceRunner(Runner):
 def _emulated(mount: Mount) -> Iterator[None]:
     """Put ``mount``'s content at its target for the duration, then restore what was there."""
     stubs: list[Stub] = []
-    parent = resolve_in_root("/", os.path.dirname(mount.target), "dir", stubs)
-    target = os.path.join(parent, os.path.basename(mount.target))
-    aside = None
-    untouched = False
-    before = os.stat(parent)
-    if os.path.lexists(target):
-        aside = os.path.join(parent, f".kiln-aside-{os.getpid()}-{os.path.basename(target)}")
-        os.rename(target, aside)
     try:
-        _populate(mount, target)
-        populated = os.stat(parent).st_mtime_ns
+        parent = resolve_in_root("/", os.path.dirname(mount.target), "dir", stubs)
+        target = os.path.join(parent, os.path.basename(mount.target))
+        before = os.stat(parent)
+        aside = None
+        if os.path.lexists(target):
+            aside = os.path.join(parent, f".kiln-aside-{os.getpid()}-{os.path.basename(target)}")
+            os.rename(target, aside)
+        untouched = False
         try:
-            yield
+            _populate(mount, target)
+            populated = os.stat(parent).st_mtime_ns
+            try:
+                yield
+            finally:
+                _collect(mount, target)
+                untouched = os.stat(parent).st_mtime_ns == populated
         finally:
-            _collect(mount, target)
-            untouched = os.stat(parent).st_mtime_ns == populated
+            _remove(target)
+            if aside is not None:
+                os.rename(aside, target)
+            if untouched:  # the command did not change the directory: hide our swapping from the snapshot
+                os.utime(parent, ns=(before.st_atime_ns, before.st_mtime_ns))
     finally:
-        _remove(target)
-        if aside is not None:
-            os.rename(aside, target)
-        if untouched:  # the command did not change the directory: hide our swapping from the snapshot
-            os.utime(parent, ns=(before.st_atime_ns, before.st_mtime_ns))
         cleanup_stubs("/", stubs)
 
 
