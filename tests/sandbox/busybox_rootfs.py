@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def make_rootfs(path: Path) -> Path:
     (path / "bin").mkdir(parents=True)
     (path / "etc").mkdir()
     shutil.copy2(BUSYBOX, path / "bin" / "busybox")
-    applets = os.popen(f"{BUSYBOX} --list").read().split()
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
     for applet in applets:
         if applet != "busybox":
             os.symlink("busybox", path / "bin" / applet)
