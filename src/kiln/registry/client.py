@@ -140,10 +140,13 @@ class RegistryClient:
     def get_manifest(self, ref: Reference, accept: tuple[str, ...] = MANIFEST_ACCEPT) -> FetchedManifest:
         """GET a manifest or index by tag or digest (through mirrors); by digest, its bytes must hash to it."""
         return self._first_working(
-            ref.context(), f"pull manifest {ref}", lambda repo: self._get_manifest(repo, ref, accept)
+            ref.context(), f"pull manifest {ref}", lambda repo: self.fetch_manifest(repo, ref, accept)
         )
 
-    def _get_manifest(self, repo: Repository, ref: Reference, accept: tuple[str, ...]) -> FetchedManifest:
+    def fetch_manifest(
+        self, repo: Repository, ref: Reference, accept: tuple[str, ...] = MANIFEST_ACCEPT
+    ) -> FetchedManifest:
+        """GET a manifest from exactly ``repo`` (no mirrors), by the tag or digest of ``ref``."""
         resp = self.transport.request(
             "GET",
             repo.api_host,
