@@ -73,6 +73,20 @@ class _StreamingBody:
         self._resp.close()
 
 
+class _SizedStream:
+    """A stream with a known length, so requests sends Content-Length instead of chunked encoding."""
+
+    def __init__(self, stream: IO[bytes] | BinaryIO, size: int) -> None:
+        self._stream = stream
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, n: int = -1) -> bytes:
+        return self._stream.read(n)
+
+
 class RegistryClient:
     """Speaks the OCI distribution API to any registry, as ``options`` and the keychain allow."""
 
@@ -290,12 +304,12 @@ class RegistryClient:
     ) -> None:
         opened: list[IO[bytes] | BinaryIO] = []
 
-        def body() -> IO[bytes] | BinaryIO:
+        def body() -> _SizedStream:
             for stream in opened:
                 stream.close()
             opened.clear()
             opened.append(opener())
-            return opened[-1]
+            return _SizedStream(opened[-1], size)
 
         try:
             resp = self.transport.request(

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -27,7 +27,7 @@ from kiln.registry.options import RegistryOptions
 
 log = logging.getLogger(__name__)
 
-Body = bytes | IO[bytes] | Iterable[bytes] | None
+Body = Any  # bytes, or a file-like object with read() (and ideally __len__) that requests streams
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 60.0
 
