@@ -13,6 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "kiln"
 RANK = {
     "errors": 0,
     "digest": 1,
+    "compression": 1,
     "reference": 2,
     "oci": 2,
     "dockerfile": 2,

@@ -1,0 +1,56 @@
+"""Content descriptors: a blob's media type, digest and size (and optional extras)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kiln.digest import Digest
+from kiln.errors import KilnError
+from kiln.oci.platform import Platform
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: Digest
+    size: int
+    annotations: Mapping[str, str] | None = None
+    platform: Platform | None = None
+    urls: tuple[str, ...] = ()
+    artifact_type: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"mediaType": self.media_type, "digest": str(self.digest), "size": self.size}
+        if self.urls:
+            out["urls"] = list(self.urls)
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        if self.platform is not None:
+            out["platform"] = self.platform.to_json()
+        if self.artifact_type:
+            out["artifactType"] = self.artifact_type
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> Descriptor:
+        if not isinstance(data, Mapping):
+            raise KilnError(f"invalid descriptor: expected an object, got {type(data).__name__}")
+        try:
+            size = data["size"]
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise KilnError(f"invalid descriptor size {size!r}")
+            annotations = data.get("annotations")
+            platform = data.get("platform")
+            return cls(
+                media_type=str(data.get("mediaType", "")),
+                digest=Digest.parse(str(data["digest"])),
+                size=size,
+                annotations=dict(annotations) if annotations else None,
+                platform=Platform.from_json(platform) if platform else None,
+                urls=tuple(data.get("urls") or ()),
+                artifact_type=data.get("artifactType"),
+            )
+        except KeyError as err:
+            raise KilnError(f"invalid descriptor: missing {err}") from None
