@@ -109,6 +109,11 @@ class VerifyingReader:
             self._finish()
         return data
 
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
     def readable(self) -> bool:
         return True
 

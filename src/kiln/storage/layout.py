@@ -1,0 +1,215 @@
+"""OCI image layout directories: write images (atomically, blobs before index.json) and read them back.
+
+Used for ``--oci-layout-path``, the base-image cache (``--cache-dir``) and ``oci:`` cache repos, so
+several writers may share one layout: blobs are content-addressed and renamed into place, and every
+index.json update happens under a lock.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from kiln.digest import CHUNK, Digest, VerifyingReader
+from kiln.errors import DigestMismatch, KilnError
+from kiln.oci import Descriptor, Image, ImageIndex, Index, mediatypes
+from kiln.oci.layer import BlobLayer, Layer
+from kiln.storage.atomic import atomic_file, atomic_write, locked
+
+LAYOUT_FILE = "oci-layout"
+INDEX_FILE = "index.json"
+LOCK_FILE = ".kiln.lock"
+REF_NAME = "org.opencontainers.image.ref.name"
+_LAYOUT_BYTES = b'{"imageLayoutVersion":"1.0.0"}'
+
+
+class Layout:
+    """One OCI image layout directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # -- writing -------------------------------------------------------------------------------
+    def init(self, fresh: bool = False) -> None:
+        """Create the layout (``fresh``: with an empty index, as kaniko's --oci-layout-path does)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not (self.root / LAYOUT_FILE).exists():
+            atomic_write(self.root / LAYOUT_FILE, _LAYOUT_BYTES)
+        if fresh or not (self.root / INDEX_FILE).exists():
+            with locked(self.root / LOCK_FILE):
+                self._write_index(Index(mediatypes.OCI_INDEX, ()))
+
+    def blob_path(self, digest: Digest) -> Path:
+        return self.root / "blobs" / digest.algorithm / digest.hex
+
+    def has_blob(self, digest: Digest, size: int | None = None) -> bool:
+        path = self.blob_path(digest)
+        try:
+            return size is None or path.stat().st_size == size
+        except FileNotFoundError:
+            return False
+
+    def write_blob(
+        self, digest: Digest, opener: Callable[[], IO[bytes] | BinaryIO], size: int | None = None
+    ) -> None:
+        """Copy a blob in, verifying its digest while streaming; present blobs are skipped."""
+        if self.has_blob(digest, size):
+            return
+        path = self.blob_path(digest)
+        with atomic_file(path) as out, opener() as src:
+            reader = VerifyingReader(src, digest, size)
+            while chunk := reader.read(CHUNK):
+                out.write(chunk)
+
+    def write_bytes_blob(self, data: bytes) -> Digest:
+        digest = Digest.of_bytes(data)
+        if not self.has_blob(digest, len(data)):
+            atomic_write(self.blob_path(digest), data)
+        return digest
+
+    def write_image(self, image: Image) -> Descriptor:
+        """Every blob of ``image``, then its config and manifest; returns the manifest descriptor."""
+        for layer in image.layers():
+            self.write_blob(layer.digest, layer.open_compressed, layer.size)
+        self.write_bytes_blob(image.raw_config())
+        self.write_bytes_blob(image.raw_manifest())
+        return image.descriptor()
+
+    def add_to_index(self, desc: Descriptor, replace_ref: bool = True) -> None:
+        """Append ``desc`` to index.json (after its blobs are in); a ref name moves from older entries."""
+        with locked(self.root / LOCK_FILE):
+            index = self.index()
+            ref = (desc.annotations or {}).get(REF_NAME)
+            kept = [
+                d
+                for d in index.manifests
+                if d.digest != desc.digest
+                and not (replace_ref and ref and (d.annotations or {}).get(REF_NAME) == ref)
+            ]
+            self._write_index(Index(index.media_type, (*kept, desc), index.annotations))
+
+    def append_image(self, image: Image, annotations: Mapping[str, str] | None = None) -> Descriptor:
+        desc = self.write_image(image)
+        if annotations:
+            desc = Descriptor(desc.media_type, desc.digest, desc.size, annotations=dict(annotations))
+        self.add_to_index(desc)
+        return desc
+
+    def remove_from_index(self, digest: Digest) -> None:
+        with locked(self.root / LOCK_FILE):
+            index = self.index()
+            kept = tuple(d for d in index.manifests if d.digest != digest)
+            self._write_index(Index(index.media_type, kept, index.annotations))
+
+    def _write_index(self, index: Index) -> None:
+        atomic_write(self.root / INDEX_FILE, index.to_bytes())
+
+    # -- reading -------------------------------------------------------------------------------
+    def index(self) -> Index:
+        path = self.root / INDEX_FILE
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise KilnError(f"{self.root} is not an OCI image layout: no index.json") from None
+        return Index.from_bytes(raw)
+
+    def open_blob(self, digest: Digest, size: int | None = None) -> BinaryIO:
+        """A stream of a blob that raises DigestMismatch at EOF if the file was corrupted."""
+        try:
+            f = open(self.blob_path(digest), "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            raise KilnError(f"blob {digest} is missing from the OCI layout {self.root}") from None
+        return VerifyingReader(f, digest, size)  # type: ignore[return-value]
+
+    def read_blob(self, digest: Digest, limit: int = 16 << 20) -> bytes:
+        path = self.blob_path(digest)
+        try:
+            if path.stat().st_size > limit:
+                raise KilnError(f"blob {digest} in {self.root} is larger than {limit} bytes")
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise KilnError(f"blob {digest} is missing from the OCI layout {self.root}") from None
+        actual = Digest.of_bytes(data, digest.algorithm)
+        if actual != digest:
+            raise DigestMismatch(str(digest), str(actual))
+        return data
+
+    def find(self, *, digest: Digest | None = None, ref_name: str | None = None) -> Descriptor:
+        for desc in self.index().manifests:
+            if digest is not None and desc.digest == digest:
+                return desc
+            if ref_name is not None and (desc.annotations or {}).get(REF_NAME) == ref_name:
+                return desc
+        wanted = str(digest) if digest is not None else repr(ref_name)
+        raise KilnError(f"no image {wanted} in the OCI layout {self.root}")
+
+    def image(self, desc: Descriptor) -> LayoutImage:
+        return LayoutImage(self, desc)
+
+    def image_index(self, desc: Descriptor) -> LayoutIndex:
+        return LayoutIndex(self, desc)
+
+    def images(self) -> list[Descriptor]:
+        return list(self.index().manifests)
+
+    def delete(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class LayoutImage(Image):
+    """An image read from a layout; layers are verified against their digests as they stream."""
+
+    def __init__(self, layout: Layout, desc: Descriptor) -> None:
+        if not mediatypes.is_image_manifest(desc.media_type):
+            raise KilnError(f"{desc.digest} in {layout.root} is not an image manifest ({desc.media_type})")
+        self._layout = layout
+        self._desc = desc
+        self._raw = layout.read_blob(desc.digest)
+
+    def raw_manifest(self) -> bytes:
+        return self._raw
+
+    def raw_config(self) -> bytes:
+        return self._layout.read_blob(self.manifest().config.digest)
+
+    def layers(self) -> tuple[Layer, ...]:
+        diff_ids = self.config().rootfs_diff_ids
+        descs = self.manifest().layers
+        if len(diff_ids) != len(descs):
+            raise KilnError(f"image {self._desc.digest}: {len(descs)} layers but {len(diff_ids)} diff_ids")
+        return tuple(self._layer(d, diff) for d, diff in zip(descs, diff_ids, strict=True))
+
+    def _layer(self, desc: Descriptor, diff_id: Digest) -> Layer:
+        layout = self._layout
+        return BlobLayer(
+            desc.digest, diff_id, desc.size, desc.media_type, lambda: layout.open_blob(desc.digest, desc.size)
+        )
+
+
+class LayoutIndex(ImageIndex):
+    def __init__(self, layout: Layout, desc: Descriptor) -> None:
+        self._layout = layout
+        self._raw = layout.read_blob(desc.digest)
+
+    def raw_index(self) -> bytes:
+        return self._raw
+
+    def image(self, desc: Descriptor) -> Image:
+        return LayoutImage(self._layout, desc)
+
+
+def write_oci_layout(path: Path, image: Image, ref_name: str | None = None) -> Descriptor:
+    """kaniko's ``--oci-layout-path``: a layout whose index holds exactly this image."""
+    layout = Layout(path)
+    layout.init(fresh=False)
+    desc = layout.write_image(image)
+    if ref_name:
+        desc = Descriptor(desc.media_type, desc.digest, desc.size, annotations={REF_NAME: ref_name})
+    with locked(layout.root / LOCK_FILE):
+        layout._write_index(Index(mediatypes.OCI_INDEX, (desc,)))
+    return desc
+
+
+__all__ = ["Layout", "LayoutImage", "LayoutIndex", "write_oci_layout"]
