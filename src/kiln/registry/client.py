@@ -192,7 +192,9 @@ class RegistryClient:
                 served_digest = None
             if served_digest is not None and Digest.of_bytes(raw, served_digest.algorithm) != served_digest:
                 raise DigestMismatch(served, str(Digest.of_bytes(raw, served_digest.algorithm)), "manifest")
-        return FetchedManifest(raw, media_type or _sniff_media_type(raw), ref.digest or actual, repo)
+        if media_type not in MANIFEST_ACCEPT:  # some registries say application/json or nothing
+            media_type = _sniff_media_type(raw) or media_type
+        return FetchedManifest(raw, media_type, ref.digest or actual, repo)
 
     def put_manifest(self, ref: Reference, raw: bytes, media_type: str) -> Digest:
         """PUT a manifest under the reference's tag (or digest); returns the digest of ``raw``."""
