@@ -151,3 +151,19 @@ def test_keychain_first_provider_wins(tmp_path: Path) -> None:
         Keychain([DockerConfigProvider({"DOCKER_CONFIG": str(tmp_path)}), static]).resolve("r.io").username
         == "file"
     )
+
+
+def test_gitlab_ci_variables_after_docker_config(tmp_path: Path) -> None:
+    ci = {
+        "CI_REGISTRY": "gitlab.example:5050",
+        "CI_REGISTRY_USER": "gitlab-ci-token",
+        "CI_REGISTRY_PASSWORD": "jobtok",
+    }
+    chain = default_keychain(dict(ci, HOME=str(tmp_path / "nohome")))
+    cred = chain.resolve("gitlab.example:5050")
+    assert (cred.username, cred.password) == ("gitlab-ci-token", "jobtok")
+    assert chain.resolve("other.example").anonymous
+    _write(tmp_path / "cfg", {"auths": {"gitlab.example:5050": {"auth": _b64("fromfile:pw")}}})
+    assert default_keychain(dict(ci, DOCKER_CONFIG=str(tmp_path / "cfg"))).resolve(
+        "gitlab.example:5050"
+    ).username == ("fromfile")

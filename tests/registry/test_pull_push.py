@@ -17,7 +17,7 @@ from kiln.digest import Digest
 from kiln.errors import DigestMismatch, KilnError, RegistryError
 from kiln.oci import BlobLayer, Descriptor, FileLayer, ImageConfig, Manifest, Platform, StaticImage
 from kiln.reference import Reference
-from kiln.registry.pull import pull, pull_index
+from kiln.registry.pull import download_layers, pull, pull_index
 from kiln.registry.push import push_image, push_index
 from kiln.registry.remote import RemoteImage, RemoteIndex
 from registry.helpers import client_for
@@ -143,3 +143,27 @@ def test_config_not_matching_manifest_is_refused(
     image = StaticImage(wrong, good.config(), good.layers())
     with client_for(registry_http) as client, pytest.raises(DigestMismatch):
         push_image(client, image, [Reference.parse(registry_http.ref("pp/wrongcfg:1"))])
+
+
+def test_download_layers_verified_and_atomic(
+    registry_http: RegistryServer, busybox_layout: LayoutImage, multiarch_layout: LayoutImage, tmp_path: Path
+) -> None:
+    pushed = push_layout(busybox_layout, registry_http, "pp/dl:1")
+    with client_for(registry_http) as client:
+        image = pull(client, Reference.parse(pushed.ref), Platform.parse(f"linux/{_arch(busybox_layout)}"))
+        files = download_layers(image, tmp_path / "blobs", workers=2)
+        assert [str(f.digest) for f in files] == busybox_layout.layer_digests
+        for f in files:
+            assert Digest.of_bytes(f.path.read_bytes()) == f.digest
+        # a corrupted registry blob never lands under its digest name
+        bad = push_layout(multiarch_layout, registry_http, "pp/dlbad:1")
+        arm = pull(client, Reference.parse(bad.ref), Platform.parse("linux/arm64"))
+        blob = registry_http.blob_path(str(arm.layers()[0].digest))
+        good = blob.read_bytes()
+        blob.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+        try:
+            with pytest.raises(DigestMismatch):
+                download_layers(arm, tmp_path / "blobs2")
+            assert not [p for p in (tmp_path / "blobs2").rglob("*") if p.is_file()]
+        finally:
+            blob.write_bytes(good)

@@ -222,6 +222,21 @@ class StaticProvider:
         return None
 
 
+class GitLabCIProvider:
+    """GitLab CI's job credentials (``CI_REGISTRY``, ``CI_REGISTRY_USER``, ``CI_REGISTRY_PASSWORD``), as kaniko has."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def resolve(self, registry: str) -> Credential | None:
+        host = self._environ.get("CI_REGISTRY", "").split("://", 1)[-1].rstrip("/")
+        user, password = self._environ.get("CI_REGISTRY_USER"), self._environ.get("CI_REGISTRY_PASSWORD")
+        if host and user and password and host == registry:
+            return Credential(username=user, password=password)
+        return None
+
+
 def default_keychain(environ: Mapping[str, str]) -> Keychain:
-    """The keychain kaniko users expect: docker config.json (DOCKER_CONFIG, HOME, /kaniko/.docker)."""
-    return Keychain([DockerConfigProvider(environ)])
+    """The keychain kaniko users expect: docker config.json (DOCKER_CONFIG, HOME, /kaniko/.docker), then
+    GitLab CI job credentials. Cloud providers (ECR, GCR, ACR) go after these when added."""
+    return Keychain([DockerConfigProvider(environ), GitLabCIProvider(environ)])
