@@ -26,13 +26,13 @@ class KilnError(Exception):
 
 
 class UsageError(KilnError):
-    """A flag, option or argument that cannot be honoured."""
-
-    exit_code = 2
+    """A flag, option or argument that cannot be honoured (exit 1, as kaniko)."""
 
 
 class NotSupportedYet(UsageError):
-    """A kaniko flag kiln accepts by name but does not implement yet."""
+    """A kaniko flag kiln accepts by name but does not implement yet (exit 2, so scripts can tell)."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)

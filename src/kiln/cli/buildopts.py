@@ -1,0 +1,185 @@
+"""From parsed executor flags and the process environment to one frozen BuildOptions, in kaniko's order."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from kiln.build.options import BuildOptions, SecretSource
+from kiln.cli.values import (
+    parse_bool,
+    parse_client_certs,
+    parse_duration,
+    parse_git_options,
+    parse_key_values,
+    parse_multi_key_values,
+)
+from kiln.errors import UsageError
+from kiln.oci import Platform
+from kiln.registry.options import RegistryOptions
+from kiln.sandbox import default_isolation
+
+log = logging.getLogger("kiln.cli")
+DOCKER_HUB_API = "index.docker.io"
+
+
+def _registry_maps(params: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    values = list(params["registry_map"])
+    if environ.get("KANIKO_REGISTRY_MAP"):
+        values.append(environ["KANIKO_REGISTRY_MAP"])
+    mirrors = list(params["registry_mirror"])
+    if environ.get("KANIKO_REGISTRY_MIRROR"):
+        mirrors.extend(m for m in environ["KANIKO_REGISTRY_MIRROR"].split(",") if m)
+    values.extend(f"{DOCKER_HUB_API}={m}" for m in mirrors)
+    return parse_multi_key_values(values, "--registry-map")
+
+
+def registry_options(
+    params: Mapping[str, Any], environ: Mapping[str, str], user_agent: str
+) -> RegistryOptions:
+    return RegistryOptions(
+        insecure=bool(params.get("insecure", False)),
+        insecure_pull=params["insecure_pull"],
+        insecure_registries=tuple(params["insecure_registry"]),
+        skip_tls_verify=bool(params.get("skip_tls_verify", False)),
+        skip_tls_verify_pull=params["skip_tls_verify_pull"],
+        skip_tls_verify_registries=tuple(params["skip_tls_verify_registry"]),
+        registry_certificates=parse_key_values(params["registry_certificate"], "--registry-certificate"),
+        registry_client_certs=parse_client_certs(params["registry_client_cert"]),
+        registry_maps=_registry_maps(params, environ),
+        skip_default_registry_fallback=params["skip_default_registry_fallback"],
+        push_retry=params.get("push_retry", 0),
+        image_download_retry=params.get("image_download_retry", 0),
+        user_agent=user_agent,
+        environ=dict(environ),
+    )
+
+
+def _build_args(values: tuple[str, ...], environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise UsageError(f"invalid --build-arg {item!r}: expected KEY=VALUE or KEY")
+        if not sep:
+            if key not in environ:
+                continue  # kaniko: a bare KEY missing from the environment is left unset
+            value = environ[key]
+        out.append((key, value))
+    return tuple(out)
+
+
+def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"invalid --label {item!r}: expected KEY=VALUE")
+        out.append((key, value))
+    return tuple(out)
+
+
+def _secrets(values: tuple[str, ...]) -> tuple[SecretSource, ...]:
+    out = []
+    for item in values:
+        fields: dict[str, str] = {}
+        for part in item.split(","):
+            key, sep, value = part.partition("=")
+            if not sep or key not in ("id", "src", "source", "env", "type"):
+                raise UsageError(
+                    f"invalid --secret {item!r}", hint="expected id=NAME,src=FILE or id=NAME,env=VAR"
+                )
+            fields["src" if key == "source" else key] = value
+        if "id" not in fields or not fields["id"]:
+            raise UsageError(
+                f"invalid --secret {item!r}: no id=", hint="expected id=NAME,src=FILE or id=NAME,env=VAR"
+            )
+        if "src" not in fields and "env" not in fields:
+            fields["env"] = fields["id"]  # BuildKit: with neither, the id names an environment variable
+        out.append(SecretSource(id=fields["id"], src=fields.get("src"), env=fields.get("env")))
+    return tuple(out)
+
+
+def _platform(text: str) -> str:
+    return str(Platform.parse(text) if text else Platform.host())
+
+
+def executor_options(params: Mapping[str, Any], environ: Mapping[str, str], user_agent: str) -> BuildOptions:
+    """Apply deprecated aliases, env aliases and kaniko's start-up checks, in kaniko's order."""
+    p = dict(params)
+    for old, new in (("snapshotmode", "snapshot_mode"), ("customplatform", "custom_platform")):
+        if p.get(old):
+            log.warning("--%s is deprecated, use --%s", old, new.replace("_", "-"))
+            p[new] = p[old]
+    if p.get("tarpath"):
+        p["tar_path"] = p["tarpath"]
+    if "KANIKO_NO_PUSH" in environ:
+        p["no_push"] = bool(parse_bool(environ["KANIKO_NO_PUSH"]))
+    if p.get("snapshot_mode") not in ("full", "redo", "time"):
+        raise UsageError(f"invalid --snapshot-mode {p['snapshot_mode']!r}", hint="one of full, redo, time")
+    platform = _platform(p.get("custom_platform") or "")
+    kaniko_dir = environ.get("KANIKO_DIR", "") if p["kaniko_dir"] == "/kaniko" else p["kaniko_dir"]
+    kaniko_dir = kaniko_dir or "/kaniko"
+    build_args = _build_args(tuple(p["build_arg"]), environ)
+    destinations = tuple(p["destination"])
+    if not destinations and not p["no_push"]:
+        raise UsageError("you must provide --destination, or use --no-push")
+    if p["cache"] and p["no_push"] and not p["cache_repo"]:
+        raise UsageError("if using cache with --no-push, specify cache repo with --cache-repo")
+    for flag in ("image_name_with_digest_file", "image_name_tag_with_digest_file"):
+        if p[flag] and not destinations:
+            raise UsageError(f"--{flag.replace('_', '-')} requires at least one --destination")
+    context = p["context"]
+    if p.get("bucket") and context == "/workspace/":
+        bucket = p["bucket"]
+        context = bucket if "://" in bucket else f"gs://{bucket}"
+    ignore_var_run = p["ignore_var_run"] and p["whitelist_var_run"]
+    return BuildOptions(
+        dockerfile=p["dockerfile"],
+        context=context,
+        context_sub_path=p["context_sub_path"],
+        git=parse_git_options(p["git"]),
+        target=p["target"],
+        build_args=build_args,
+        labels=_labels(tuple(p["label"])),
+        custom_platform=platform,
+        skip_unused_stages=p["skip_unused_stages"],
+        secrets=_secrets(tuple(p["secret"])),
+        destinations=destinations,
+        no_push=p["no_push"],
+        tar_path=p["tar_path"],
+        oci_layout_path=p["oci_layout_path"],
+        digest_file=p["digest_file"],
+        image_name_with_digest_file=p["image_name_with_digest_file"],
+        image_name_tag_with_digest_file=p["image_name_tag_with_digest_file"],
+        push_ignore_immutable_tag_errors=p["push_ignore_immutable_tag_errors"],
+        skip_push_permission_check=p["skip_push_permission_check"],
+        snapshot_mode=p["snapshot_mode"],
+        single_snapshot=p["single_snapshot"],
+        reproducible=p["reproducible"],
+        compression=p["compression"] or "gzip",
+        compression_level=p["compression_level"],
+        ignore_var_run=ignore_var_run,
+        ignore_paths=tuple(p["ignore_path"]),
+        force_build_metadata=p["force_build_metadata"],
+        use_new_run=p["use_new_run"],
+        image_fs_extract_retry=p["image_fs_extract_retry"],
+        cache=p["cache"],
+        cache_repo=p["cache_repo"],
+        cache_dir=p["cache_dir"],
+        cache_ttl=parse_duration(p["cache_ttl"], "--cache-ttl"),
+        cache_copy_layers=p["cache_copy_layers"],
+        cache_run_layers=p["cache_run_layers"],
+        no_push_cache=p["no_push_cache"],
+        compressed_caching=p["compressed_caching"],
+        kaniko_dir=kaniko_dir,
+        isolation="inplace" if (p["isolation"] or default_isolation()) == "inplace" else "chroot",
+        force=p["force"],
+        cleanup=p["cleanup"],
+        verbosity=p["verbosity"],
+        log_format=p["log_format"],
+        log_timestamp=p["log_timestamp"],
+        registry=registry_options(p, environ, user_agent),
+        environ=dict(environ),
+    )

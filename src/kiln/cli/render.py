@@ -1,0 +1,55 @@
+"""Turning failures into one line on stderr and kaniko's exit codes, for every command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import click
+
+from kiln.errors import KilnError
+
+log = logging.getLogger("kiln")
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def run_main(cmd: click.Command, args: Sequence[str] | None, prog_name: str | None, **extra: Any) -> Any:
+    """click's main without its multi-line usage dumps: one line per error, non-zero exit."""
+    try:
+        return click.Command.main(cmd, args=args, prog_name=prog_name, standalone_mode=False, **extra)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        fail("aborted", 130)
+    except click.UsageError as err:
+        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+        fail(f"{err.format_message()}{hint}", 1)
+    except click.ClickException as err:
+        fail(err.format_message(), 1)
+    except KilnError as err:
+        fail(str(err), err.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except Exception as err:
+        if log.isEnabledFor(logging.DEBUG):
+            traceback.print_exc()
+        fail(f"internal error: {type(err).__name__}: {err} (run with --verbosity=debug for details)", 1)
+
+
+class KilnCommand(click.Command):
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
+        return run_main(self, args, prog_name, **extra)
+
+
+class KilnGroup(click.Group):
+    command_class = KilnCommand
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
+        return run_main(self, args, prog_name, **extra)

@@ -1,0 +1,44 @@
+"""``warmer``: kaniko's base-image cache warmer command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from kiln.cli import logs
+from kiln.cli.flags import bool_flag, log_flags, multi_flag, registry_flags, string_flag
+from kiln.cli.render import KilnCommand
+from kiln.errors import NotSupportedYet
+
+
+def warmer_flags(f: Any) -> Any:
+    for deco in reversed(
+        [
+            multi_flag("-i", "--image", help="image to cache"),
+            string_flag("-c", "--cache-dir", default="/cache", help="directory to cache images in"),
+            bool_flag("--force", False, "replace images already cached", short="-f"),
+            string_flag("--cache-ttl", default="336h", help="how long a cached image stays fresh"),
+            string_flag(
+                "--customPlatform", help="os/arch[/variant] of the images to cache (default: this machine's)"
+            ),
+            string_flag("-d", "--dockerfile", help="cache the base images this Dockerfile names"),
+            multi_flag("--build-arg", help="KEY=VALUE build argument for the Dockerfile's FROM lines"),
+        ]
+    ):
+        f = deco(f)
+    return registry_flags(log_flags(f))
+
+
+def run_warm(params: dict[str, Any]) -> None:
+    logs.configure(params["verbosity"], params["log_format"], params["log_timestamp"])
+    raise NotSupportedYet(
+        "the warmer is not supported yet (base-image cache)", hint="build without --cache for now"
+    )
+
+
+@click.command(cls=KilnCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@warmer_flags
+def warmer(**params: Any) -> None:
+    """Fill the base-image cache directory (kaniko-compatible flags)."""
+    run_warm(params)
