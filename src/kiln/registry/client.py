@@ -74,7 +74,7 @@ class _StreamingBody:
 
 
 class _SizedStream:
-    """A stream with a known length, so requests sends Content-Length instead of chunked encoding."""
+    """A stream with a known length (so requests sends Content-Length, not chunked encoding), sent in big writes."""
 
     def __init__(self, stream: IO[bytes] | BinaryIO, size: int) -> None:
         self._stream = stream
@@ -83,8 +83,10 @@ class _SizedStream:
     def __len__(self) -> int:
         return self._size
 
-    def read(self, n: int = -1) -> bytes:
-        return self._stream.read(n)
+    def __iter__(self) -> Iterator[bytes]:
+        # 1 MiB writes: http.client's default 8 KiB reads of a file-like body halve upload throughput
+        while chunk := self._stream.read(CHUNK):
+            yield chunk
 
 
 class RegistryClient:
