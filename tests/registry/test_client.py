@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import pytest
 
-from fixtures.images import LayoutImage, push_layout
+from fixtures.images import LayoutImage, PushedImage, push_layout
 from fixtures.registry import RegistryServer
 from fixtures.tools import skopeo_inspect
 from kiln.digest import Digest
@@ -137,3 +137,19 @@ def test_check_push_permission(registry_token: RegistryServer, tmp_path: Path) -
         client.check_push_permission(Reference.parse(registry_token.ref("client/perm:x")))
     with client_for(registry_token) as anonymous, pytest.raises(AuthError):
         anonymous.check_push_permission(Reference.parse(registry_token.ref("client/perm:x")))
+
+
+def test_head_manifest(registry_token: RegistryServer, busybox_layout: LayoutImage, tmp_path: Path) -> None:
+    pushed = push_layout(busybox_layout, registry_token, "client/head:1")
+    with client_for(registry_token, tmp_path) as client:
+        desc = client.head_manifest(Reference.parse(pushed.ref))
+        assert desc is not None
+        assert str(desc.digest) == busybox_layout.manifest_digest
+        assert desc.media_type == "application/vnd.oci.image.manifest.v1+json"
+        assert desc.size == len(client.get_manifest(Reference.parse(pushed.ref)).raw)
+        assert client.head_manifest(Reference.parse(registry_token.ref("client/head:absent"))) is None
+
+
+def test_busybox_image_fixture(busybox_image: PushedImage, registry_http: RegistryServer) -> None:
+    with client_for(registry_http) as client:
+        assert str(client.get_manifest(Reference.parse(busybox_image.ref)).digest) == busybox_image.digest

@@ -18,6 +18,7 @@ import requests
 
 from kiln.digest import Digest, VerifyingReader
 from kiln.errors import DigestMismatch, KilnError, RegistryError
+from kiln.oci import Descriptor
 from kiln.reference import Reference, Repository
 from kiln.registry.keychain import Keychain, default_keychain
 from kiln.registry.options import RegistryOptions
@@ -197,6 +198,41 @@ class RegistryClient:
         if media_type not in MANIFEST_ACCEPT:  # some registries say application/json or nothing
             media_type = _sniff_media_type(raw) or media_type
         return FetchedManifest(raw, media_type, ref.digest or actual, repo)
+
+    def head_manifest(self, ref: Reference) -> Descriptor | None:
+        """HEAD a manifest in exactly ``ref``'s repository: its descriptor, or None when it does not exist.
+
+        Cheap existence checks (layer cache lookups, "is this tag already pushed") without a download.
+        """
+        repo = ref.context()
+        resp = self.transport.request(
+            "HEAD",
+            repo.api_host,
+            f"/v2/{repo.repository}/manifests/{ref.identifier}",
+            scopes=[repo.scope("pull")],
+            push=False,
+            what=f"check manifest {ref}",
+            ok=(200, 404),
+            headers={"Accept": ", ".join(MANIFEST_ACCEPT)},
+        )
+        resp.close()
+        if resp.status_code == 404:
+            return None
+        served = resp.headers.get("Docker-Content-Digest")
+        size = resp.headers.get("Content-Length")
+        if not served or size is None:
+            raise RegistryError(
+                f"check manifest {ref}: registry {repo.registry} sent no Docker-Content-Digest/Content-Length",
+                code="UNSUPPORTED",
+                hint="fetch the manifest with get_manifest instead",
+            )
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        try:
+            return Descriptor(media_type, Digest.parse(served), int(size))
+        except (KilnError, ValueError):
+            raise RegistryError(
+                f"check manifest {ref}: malformed digest or size in answer", code="UNSUPPORTED"
+            ) from None
 
     def put_manifest(self, ref: Reference, raw: bytes, media_type: str) -> Digest:
         """PUT a manifest under the reference's tag (or digest); returns the digest of ``raw``."""
