@@ -76,3 +76,30 @@ def test_insufficient_scope_is_auth_error_not_a_loop(registry_token: RegistrySer
     assert info.value.status == 401 and info.value.code == "UNAUTHORIZED"
     assert registry_token.password is not None and registry_token.password not in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("mode", ["basic", "token"])
+def test_no_secrets_in_debug_logs(
+    mode: str, request: pytest.FixtureRequest, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import base64
+    import io
+    import logging
+
+    from kiln.digest import Digest
+
+    server: RegistryServer = request.getfixturevalue(f"registry_{mode}")
+    assert server.password is not None
+    blob = b"log me not"
+    with caplog.at_level(logging.DEBUG), client_for(server, tmp_path) as client:
+        repo = Reference.parse(server.ref("logs/app")).context()
+        client.upload_blob(repo, Digest.of_bytes(blob), len(blob), lambda: io.BytesIO(blob))
+        header = client.transport.tokens.header(
+            server.host, client.transport.endpoint(server.host, True).challenge, [repo.scope("pull", "push")]
+        )
+        assert repr(client.transport.keychain.resolve(server.host)).count(server.password) == 0
+    assert caplog.records, "expected debug logging from the HTTP stack"
+    secret_b64 = base64.b64encode(f"{server.username}:{server.password}".encode()).decode()
+    assert header is not None
+    for secret in (server.password, secret_b64, header.split(" ", 1)[1]):
+        assert secret not in caplog.text
