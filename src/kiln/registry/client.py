@@ -15,6 +15,7 @@ from typing import IO, BinaryIO
 from urllib.parse import quote, urlencode
 
 import requests
+import urllib3
 
 from kiln.digest import Digest, VerifyingReader
 from kiln.errors import DigestMismatch, KilnError, RegistryError
@@ -50,22 +51,69 @@ class FetchedManifest:
         return len(self.raw)
 
 
-class _StreamingBody:
-    """A file-like over a response that releases the connection when closed."""
+class _ResumingBody:
+    """A blob download that, when the connection drops, asks again from where it stopped (HTTP Range).
 
-    def __init__(self, resp: requests.Response) -> None:
-        self._resp = resp
-        self._raw = resp.raw
-        self._raw.decode_content = False
+    Up to ``retries`` resumptions (``--image-download-retry``); the bytes are hashed by the VerifyingReader
+    around it, so a resumed download is still checked end to end.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[int], requests.Response],
+        retries: int,
+        what: str,
+        sleep: Callable[[float], None],
+        base_delay: float,
+    ) -> None:
+        self._fetch = fetch
+        self._retries = retries
+        self._what = what
+        self._sleep = sleep
+        self._base_delay = base_delay
+        self._offset = 0
+        self._resp = self._open(0)
+
+    def _open(self, offset: int) -> requests.Response:
+        resp = self._fetch(offset)
+        resp.raw.decode_content = False
+        if offset and resp.status_code == 200:  # the server ignored Range: skip what we already have
+            remaining = offset
+            while remaining:
+                skipped = resp.raw.read(min(CHUNK, remaining))
+                if not skipped:
+                    break
+                remaining -= len(skipped)
+        return resp
 
     def read(self, n: int = -1) -> bytes:
-        try:
-            data: bytes = self._raw.read(n if n is not None and n >= 0 else None)
-        except (requests.RequestException, OSError) as err:
-            raise RegistryError(
-                f"blob download interrupted: {type(err).__name__}", code="CONNECTION"
-            ) from None
-        return data
+        attempt = 0
+        while True:
+            try:
+                data: bytes = self._resp.raw.read(n if n is not None and n >= 0 else None)
+            except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as err:
+                self._resp.close()
+                if attempt >= self._retries:
+                    raise RegistryError(
+                        f"{self._what}: download interrupted after {self._offset} bytes ({type(err).__name__})",
+                        code="CONNECTION",
+                        temporary=True,
+                        hint="retry, or raise --image-download-retry",
+                    ) from None
+                delay = self._base_delay * (2**attempt)
+                attempt += 1
+                log.info(
+                    "%s: connection lost at byte %d, resuming (%d/%d)",
+                    self._what,
+                    self._offset,
+                    attempt,
+                    self._retries,
+                )
+                self._sleep(delay)
+                self._resp = self._open(self._offset)
+                continue
+            self._offset += len(data)
+            return data
 
     def readable(self) -> bool:
         return True
@@ -267,18 +315,34 @@ class RegistryClient:
         return resp.status_code == 200
 
     def open_blob(self, repo: Repository, digest: Digest, size: int | None = None) -> VerifyingReader:
-        """Stream a blob (following redirects to storage); the reader raises DigestMismatch at EOF if wrong."""
-        resp = self.transport.request(
-            "GET",
-            repo.api_host,
-            f"/v2/{repo.repository}/blobs/{digest}",
-            scopes=[repo.scope("pull")],
-            push=False,
-            what=f"pull blob {digest.short} from {repo}",
-            stream=True,
-            default_code="BLOB_UNKNOWN",
+        """Stream a blob (following redirects to storage); the reader raises DigestMismatch at EOF if wrong.
+
+        A dropped connection is resumed with a Range request up to ``image_download_retry`` times.
+        """
+        what = f"pull blob {digest.short} from {repo}"
+
+        def fetch(offset: int) -> requests.Response:
+            return self.transport.request(
+                "GET",
+                repo.api_host,
+                f"/v2/{repo.repository}/blobs/{digest}",
+                scopes=[repo.scope("pull")],
+                push=False,
+                what=what,
+                ok=(200, 206),
+                headers={"Range": f"bytes={offset}-"} if offset else None,
+                stream=True,
+                default_code="BLOB_UNKNOWN",
+            )
+
+        body = _ResumingBody(
+            fetch,
+            self.options.image_download_retry,
+            what,
+            self.transport.sleep,
+            self.options.retry_base_delay,
         )
-        return VerifyingReader(_StreamingBody(resp), digest, size)  # type: ignore[arg-type]
+        return VerifyingReader(body, digest, size)  # type: ignore[arg-type]
 
     def mount_blob(self, repo: Repository, digest: Digest, source: Repository) -> str | None:
         """Try a cross-repo mount; returns None when mounted, else the upload URL the registry opened instead."""

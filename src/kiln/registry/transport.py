@@ -66,7 +66,7 @@ class Transport:
         self.keychain = keychain
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = options.user_agent
-        self._sleep = sleep
+        self.sleep = sleep
         self._endpoints: dict[tuple[str, bool], Endpoint] = {}
         self._creds: dict[str, Credential] = {}
         self._lock = threading.Lock()
@@ -276,4 +276,4 @@ class Transport:
                     delay = min(max(delay, retry_after), MAX_RETRY_AFTER)
             attempt += 1
             log.info("%s: retrying (%d/%d) in %.1fs", what, attempt, retries, delay)
-            self._sleep(delay)
+            self.sleep(delay)
