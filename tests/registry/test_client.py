@@ -153,3 +153,16 @@ def test_head_manifest(registry_token: RegistryServer, busybox_layout: LayoutIma
 def test_busybox_image_fixture(busybox_image: PushedImage, registry_http: RegistryServer) -> None:
     with client_for(registry_http) as client:
         assert str(client.get_manifest(Reference.parse(busybox_image.ref)).digest) == busybox_image.digest
+
+
+def test_list_tags_with_pagination(
+    registry_basic: RegistryServer, busybox_layout: LayoutImage, tmp_path: Path
+) -> None:
+    pushed = push_layout(busybox_layout, registry_basic, "client/tags:t0")
+    with client_for(registry_basic, tmp_path) as client:
+        fetched = client.get_manifest(Reference.parse(pushed.ref))
+        repo = Reference.parse(pushed.ref).context()
+        for i in range(1, 5):
+            client.put_manifest(repo.with_tag(f"t{i}"), fetched.raw, fetched.media_type)
+        assert sorted(client.list_tags(repo, page_size=2)) == [f"t{i}" for i in range(5)]
+        assert client.list_tags(Reference.parse(registry_basic.ref("client/no-such-repo")).context()) == []

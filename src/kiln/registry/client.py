@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urljoin
 
 import requests
 import urllib3
@@ -281,6 +281,36 @@ class RegistryClient:
             raise RegistryError(
                 f"check manifest {ref}: malformed digest or size in answer", code="UNSUPPORTED"
             ) from None
+
+    def list_tags(self, repo: Repository, page_size: int = 1000) -> list[str]:
+        """Every tag of ``repo`` (following ``Link`` pagination); an unknown repository has none."""
+        tags: list[str] = []
+        path: str | None = f"/v2/{repo.repository}/tags/list?n={page_size}"
+        while path:
+            resp = self.transport.request(
+                "GET",
+                repo.api_host,
+                path,
+                scopes=[repo.scope("pull")],
+                push=False,
+                what=f"list tags of {repo}",
+                ok=(200, 404),
+            )
+            with resp:
+                if resp.status_code == 404:
+                    return tags
+                try:
+                    page = resp.json().get("tags") or []
+                except ValueError:
+                    raise RegistryError(
+                        f"list tags of {repo}: answer is not JSON", code="UNSUPPORTED"
+                    ) from None
+            tags.extend(str(t) for t in page)
+            next_link = resp.links.get("next", {}).get("url")
+            path = (
+                urljoin(self.transport.endpoint(repo.api_host, False).base, next_link) if next_link else None
+            )
+        return tags
 
     def put_manifest(self, ref: Reference, raw: bytes, media_type: str) -> Digest:
         """PUT a manifest under the reference's tag (or digest); returns the digest of ``raw``."""
