@@ -12,17 +12,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO
-from urllib.parse import quote, urlencode, urljoin
+from urllib.parse import urlencode, urljoin
 
 import requests
-import urllib3
 
 from kiln.digest import Digest, VerifyingReader
 from kiln.errors import DigestMismatch, KilnError, RegistryError
 from kiln.oci import Descriptor
 from kiln.reference import Reference, Repository
 from kiln.registry.keychain import Keychain, default_keychain
+from kiln.registry.mirrors import first_working, mirror_candidates
 from kiln.registry.options import RegistryOptions
+from kiln.registry.streams import ResumingBody, SizedStream, read_exactly, with_query
 from kiln.registry.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -49,93 +50,6 @@ class FetchedManifest:
     @property
     def size(self) -> int:
         return len(self.raw)
-
-
-class _ResumingBody:
-    """A blob download that, when the connection drops, asks again from where it stopped (HTTP Range).
-
-    Up to ``retries`` resumptions (``--image-download-retry``); the bytes are hashed by the VerifyingReader
-    around it, so a resumed download is still checked end to end.
-    """
-
-    def __init__(
-        self,
-        fetch: Callable[[int], requests.Response],
-        retries: int,
-        what: str,
-        sleep: Callable[[float], None],
-        base_delay: float,
-    ) -> None:
-        self._fetch = fetch
-        self._retries = retries
-        self._what = what
-        self._sleep = sleep
-        self._base_delay = base_delay
-        self._offset = 0
-        self._resp = self._open(0)
-
-    def _open(self, offset: int) -> requests.Response:
-        resp = self._fetch(offset)
-        resp.raw.decode_content = False
-        if offset and resp.status_code == 200:  # the server ignored Range: skip what we already have
-            remaining = offset
-            while remaining:
-                skipped = resp.raw.read(min(CHUNK, remaining))
-                if not skipped:
-                    break
-                remaining -= len(skipped)
-        return resp
-
-    def read(self, n: int = -1) -> bytes:
-        attempt = 0
-        while True:
-            try:
-                data: bytes = self._resp.raw.read(n if n is not None and n >= 0 else None)
-            except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as err:
-                self._resp.close()
-                if attempt >= self._retries:
-                    raise RegistryError(
-                        f"{self._what}: download interrupted after {self._offset} bytes ({type(err).__name__})",
-                        code="CONNECTION",
-                        temporary=True,
-                        hint="retry, or raise --image-download-retry",
-                    ) from None
-                delay = self._base_delay * (2**attempt)
-                attempt += 1
-                log.info(
-                    "%s: connection lost at byte %d, resuming (%d/%d)",
-                    self._what,
-                    self._offset,
-                    attempt,
-                    self._retries,
-                )
-                self._sleep(delay)
-                self._resp = self._open(self._offset)
-                continue
-            self._offset += len(data)
-            return data
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._resp.close()
-
-
-class _SizedStream:
-    """A stream with a known length (so requests sends Content-Length, not chunked encoding), sent in big writes."""
-
-    def __init__(self, stream: IO[bytes] | BinaryIO, size: int) -> None:
-        self._stream = stream
-        self._size = size
-
-    def __len__(self) -> int:
-        return self._size
-
-    def __iter__(self) -> Iterator[bytes]:
-        # 1 MiB writes: http.client's default 8 KiB reads of a file-like body halve upload throughput
-        while chunk := self._stream.read(CHUNK):
-            yield chunk
 
 
 class RegistryClient:
@@ -169,43 +83,16 @@ class RegistryClient:
     # -- mirrors ---------------------------------------------------------------------------------------------
     def pull_candidates(self, repo: Repository) -> Iterator[Repository]:
         """``--registry-map`` mirrors for this registry in order, then the registry itself unless told not to."""
-        mirrors = self.options.registry_maps.get(repo.api_host, ()) or self.options.registry_maps.get(
-            repo.registry, ()
-        )
-        for mirror in mirrors:
-            host, _, prefix = (
-                mirror.removeprefix("https://").removeprefix("http://").rstrip("/").partition("/")
-            )
-            path = f"{prefix}/{repo.repository}" if prefix else repo.repository
-            yield Repository(host, path)
-        if not mirrors or not self.options.skip_default_registry_fallback:
-            yield repo
-
-    def _first_working(
-        self, repo: Repository, what: str, op: Callable[[Repository], FetchedManifest]
-    ) -> FetchedManifest:
-        errors: list[RegistryError] = []
-        for candidate in self.pull_candidates(repo):
-            try:
-                return op(candidate)
-            except RegistryError as err:
-                if candidate == repo or candidate.registry == repo.registry:
-                    raise
-                log.warning("mirror %s failed for %s: %s", candidate.registry, what, err.message)
-                errors.append(err)
-        last = errors[-1]
-        raise RegistryError(
-            f"{what}: every mirror failed and fallback to {repo.registry} is disabled (last: {last.message})",
-            code=last.code,
-            status=last.status,
-            hint="check --registry-map/--registry-mirror, or drop --skip-default-registry-fallback",
-        )
+        return mirror_candidates(self.options, repo)
 
     # -- manifests -------------------------------------------------------------------------------------------
     def get_manifest(self, ref: Reference, accept: tuple[str, ...] = MANIFEST_ACCEPT) -> FetchedManifest:
         """GET a manifest or index by tag or digest (through mirrors); by digest, its bytes must hash to it."""
-        return self._first_working(
-            ref.context(), f"pull manifest {ref}", lambda repo: self.fetch_manifest(repo, ref, accept)
+        return first_working(
+            self.pull_candidates(ref.context()),
+            ref.context(),
+            f"pull manifest {ref}",
+            lambda repo: self.fetch_manifest(repo, ref, accept),
         )
 
     def fetch_manifest(
@@ -365,7 +252,7 @@ class RegistryClient:
                 default_code="BLOB_UNKNOWN",
             )
 
-        body = _ResumingBody(
+        body = ResumingBody(
             fetch,
             self.options.image_download_retry,
             what,
@@ -438,18 +325,18 @@ class RegistryClient:
     ) -> None:
         opened: list[IO[bytes] | BinaryIO] = []
 
-        def body() -> _SizedStream:
+        def body() -> SizedStream:
             for stream in opened:
                 stream.close()
             opened.clear()
             opened.append(opener())
-            return _SizedStream(opened[-1], size)
+            return SizedStream(opened[-1], size)
 
         try:
             resp = self.transport.request(
                 "PUT",
                 repo.api_host,
-                _with_query(location, {"digest": str(digest)}),
+                with_query(location, {"digest": str(digest)}),
                 scopes=[repo.scope("pull", "push")],
                 push=True,
                 what=f"upload blob {digest.short} to {repo}",
@@ -468,7 +355,7 @@ class RegistryClient:
         """PATCH fixed-size chunks (one chunk in memory at a time), then PUT the digest to close."""
         offset = 0
         with opener() as stream:
-            while chunk := _read_exactly(stream, self.chunk_size):
+            while chunk := read_exactly(stream, self.chunk_size):
                 data = chunk
                 resp = self.transport.request(
                     "PATCH",
@@ -491,7 +378,7 @@ class RegistryClient:
         resp = self.transport.request(
             "PUT",
             repo.api_host,
-            _with_query(location, {"digest": str(digest)}),
+            with_query(location, {"digest": str(digest)}),
             scopes=[repo.scope("pull", "push")],
             push=True,
             what=f"finish upload of blob {digest.short} to {repo}",
@@ -524,22 +411,6 @@ class RegistryClient:
         if location.startswith("/"):
             location = self.transport.endpoint(repo.api_host, True).base + location
         return location
-
-
-def _with_query(url: str, params: dict[str, str]) -> str:
-    sep = "&" if "?" in url else "?"
-    return url + sep + "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in params.items())
-
-
-def _read_exactly(stream: IO[bytes] | BinaryIO, n: int) -> bytes:
-    parts, total = [], 0
-    while total < n:
-        data = stream.read(min(CHUNK, n - total))
-        if not data:
-            break
-        parts.append(data)
-        total += len(data)
-    return b"".join(parts)
 
 
 def _sniff_media_type(raw: bytes) -> str:
