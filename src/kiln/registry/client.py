@@ -15,10 +15,11 @@ from typing import IO, BinaryIO
 from urllib.parse import urlencode, urljoin
 
 import requests
+import urllib3
 
 from kiln.digest import Digest, VerifyingReader
 from kiln.errors import DigestMismatch, KilnError, RegistryError
-from kiln.oci import Descriptor
+from kiln.oci import Descriptor, mediatypes
 from kiln.reference import Reference, Repository
 from kiln.registry.keychain import Keychain, default_keychain
 from kiln.registry.mirrors import first_working, mirror_candidates
@@ -28,11 +29,12 @@ from kiln.registry.transport import Transport
 
 log = logging.getLogger(__name__)
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-MANIFEST_ACCEPT = (OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
+MANIFEST_ACCEPT = (
+    mediatypes.OCI_INDEX,
+    mediatypes.DOCKER_MANIFEST_LIST,
+    mediatypes.OCI_MANIFEST,
+    mediatypes.DOCKER_MANIFEST,
+)
 MAX_MANIFEST_BYTES = 4 << 20
 CHUNK = 1 << 20
 DEFAULT_CHUNKED_THRESHOLD = 256 << 20
@@ -111,7 +113,14 @@ class RegistryClient:
             stream=True,
         )
         with resp:
-            raw = resp.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
+            try:
+                raw = resp.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
+            except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as err:
+                raise RegistryError(
+                    f"pull manifest {ref}: connection lost while reading ({type(err).__name__})",
+                    code="CONNECTION",
+                    temporary=True,
+                ) from None
         if len(raw) > MAX_MANIFEST_BYTES:
             raise RegistryError(
                 f"manifest for {ref} is larger than {MAX_MANIFEST_BYTES} bytes", code="MANIFEST_INVALID"
@@ -424,5 +433,5 @@ def _sniff_media_type(raw: bytes) -> str:
         media_type = data.get("mediaType")
         if isinstance(media_type, str):
             return media_type
-        return OCI_INDEX if "manifests" in data else OCI_MANIFEST
+        return mediatypes.OCI_INDEX if "manifests" in data else mediatypes.OCI_MANIFEST
     return ""

@@ -16,15 +16,17 @@ from typing import Any, BinaryIO
 
 from kiln.digest import Digest
 from kiln.errors import KilnError, RegistryError, UsageError
+from kiln.oci import mediatypes
 from kiln.reference import Reference, Repository
 from kiln.registry.client import FetchedManifest, RegistryClient
 
 DEFAULT_WORKERS = 4
 FOREIGN_LAYERS = frozenset(
     {
-        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        mediatypes.DOCKER_FOREIGN_LAYER,
+        mediatypes.OCI_LAYER_NONDIST,
+        mediatypes.OCI_LAYER_NONDIST_GZIP,
+        mediatypes.OCI_LAYER_NONDIST_ZSTD,
     }
 )
 

@@ -13,13 +13,13 @@ from typing import BinaryIO
 
 from kiln.digest import Digest
 from kiln.errors import DigestMismatch, UsageError
-from kiln.oci import Image, ImageIndex, Layer, mediatypes
+from kiln.oci import Image, ImageIndex, Layer
 from kiln.reference import Reference, Repository
 from kiln.registry.client import RegistryClient
+from kiln.registry.copy import FOREIGN_LAYERS
 from kiln.registry.remote import RemoteLayer
 
 DEFAULT_WORKERS = 4
-_FOREIGN = frozenset({mediatypes.DOCKER_FOREIGN_LAYER, mediatypes.OCI_LAYER_NONDIST_GZIP})
 
 
 def _mount_source(layer: Layer, repo: Repository) -> Repository | None:
@@ -43,7 +43,7 @@ def push_blobs(
     """Upload the image's layers (concurrently) and config to ``repo``; returns when all are present."""
     uploads: list[tuple[Digest, int, Callable[[], BinaryIO], Repository | None]] = []
     for layer in image.layers():
-        if layer.media_type in _FOREIGN:
+        if layer.media_type in FOREIGN_LAYERS:
             continue
         uploads.append((layer.digest, layer.size, layer.open_compressed, _mount_source(layer, repo)))
     raw_config = image.raw_config()
