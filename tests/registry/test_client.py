@@ -166,3 +166,13 @@ def test_list_tags_with_pagination(
             client.put_manifest(repo.with_tag(f"t{i}"), fetched.raw, fetched.media_type)
         assert sorted(client.list_tags(repo, page_size=2)) == [f"t{i}" for i in range(5)]
         assert client.list_tags(Reference.parse(registry_basic.ref("client/no-such-repo")).context()) == []
+
+
+def test_empty_blob_round_trip(registry_http: RegistryServer) -> None:
+    digest = Digest.of_bytes(b"")
+    repo = Reference.parse(registry_http.ref("client/empty")).context()
+    with client_for(registry_http) as client:
+        client.upload_blob(repo, digest, 0, lambda: io.BytesIO(b""))
+        assert client.blob_exists(repo, digest)
+        with client.open_blob(repo, digest, 0) as reader:
+            assert reader.read() == b""

@@ -334,7 +334,9 @@ class RegistryClient:
     ) -> None:
         opened: list[IO[bytes] | BinaryIO] = []
 
-        def body() -> SizedStream:
+        def body() -> SizedStream | bytes:
+            if size == 0:  # requests would switch an empty stream to chunked encoding
+                return b""
             for stream in opened:
                 stream.close()
             opened.clear()
