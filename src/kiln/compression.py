@@ -88,3 +88,52 @@ def decompress(stream: IO[bytes], compression: Compression | None = None) -> Bin
     if compression == "none":
         return stream  # type: ignore[return-value]
     raise KilnError(f"unknown layer compression {compression!r}")
+
+
+GZIP_BLOCK = 1 << 20  # igzip_threaded compresses fixed blocks: the bytes depend on this, not on threads
+
+
+def compressor(sink: IO[bytes], kind: Compression, level: int = -1, threads: int = 2) -> IO[bytes]:
+    """A writer that compresses into ``sink``; closing it flushes but leaves ``sink`` open.
+
+    gzip output is stable across runs and thread counts (fixed block size, mtime 0); level -1 means
+    kaniko's default (gzip level 1, zstd level 3).
+    """
+    if kind == "gzip":
+        lvl = 1 if level < 0 else min(level, 3 if HAVE_ISAL else 9)
+        if HAVE_ISAL:
+            from isal import igzip_threaded
+
+            return igzip_threaded.open(  # type: ignore[no-any-return,no-untyped-call]
+                _NoClose(sink),
+                "wb",
+                compresslevel=min(lvl, 3),
+                threads=max(1, threads),
+                block_size=GZIP_BLOCK,
+            )
+        return gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=lvl, mtime=0)  # type: ignore[return-value]
+    if kind == "zstd":
+        import zstandard
+
+        lvl = 3 if level < 0 else level
+        return zstandard.ZstdCompressor(level=lvl).stream_writer(sink, closefd=False)  # type: ignore[no-any-return]
+    if kind == "none":
+        return _NoClose(sink)  # type: ignore[return-value]
+    raise KilnError(f"unknown compression {kind!r}", hint="use gzip or zstd")
+
+
+class _NoClose(io.RawIOBase):
+    """Passes writes through and keeps the underlying file open on close."""
+
+    def __init__(self, sink: IO[bytes]) -> None:
+        self._sink = sink
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        self._sink.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self._sink.flush()

@@ -34,7 +34,7 @@ class BuildOptions:
     dockerfile: str = "Dockerfile"
     context: str = "/workspace/"
     context_sub_path: str = ""
-    git: GitOptions = GitOptions()
+    git: GitOptions = field(default_factory=GitOptions)
     target: str = ""
     build_args: tuple[
         tuple[str, str], ...
@@ -91,7 +91,7 @@ class BuildOptions:
     log_format: str = "color"
     log_timestamp: bool = False
 
-    registry: RegistryOptions = RegistryOptions()
+    registry: RegistryOptions = field(default_factory=RegistryOptions)
     environ: Mapping[str, str] = field(default_factory=dict)
 
     def build_arg_map(self) -> dict[str, str]:
