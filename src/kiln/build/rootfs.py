@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from kiln.compression import Compression
 from kiln.errors import DigestMismatch, LayerError, RegistryError
 from kiln.fs.ignore import IgnoreList
 from kiln.fs.tarwriter import WrittenLayer
@@ -85,12 +86,9 @@ class StageRoot:
         if self._snap is None:
             raise RuntimeError("StageRoot.start() was not called")
         self._count += 1
-        kind = "zstd" if compression == "zstd" and not docker else "gzip"
+        kind: Compression = "zstd" if compression == "zstd" and not docker else "gzip"
         written: WrittenLayer | None = self._snap.take(
-            self.layers_dir / f"layer-{self._count}",
-            kind,
-            level,
-            mtime,  # type: ignore[arg-type]
+            self.layers_dir / f"layer-{self._count}", kind, level, mtime
         )
         if written is None:
             return None
