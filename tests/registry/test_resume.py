@@ -134,3 +134,82 @@ def test_without_retries_the_cut_is_a_connection_error(
         assert info.value.code == "CONNECTION" and "interrupted" in str(info.value)
     finally:
         proxy.close()
+
+
+class HalfUploadProxy:
+    """Forwards to the registry, but passes only half of the first blob PUT's body on, then hangs up on the client."""
+
+    def __init__(self, registry: RegistryServer) -> None:
+        self.cut_done = False
+        self.puts = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                # Host is kept so that the registry's upload Locations point back at the proxy
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "content-length"}
+                upload_put = self.command == "PUT" and "/blobs/uploads/" in self.path
+                if upload_put:
+                    outer.puts += 1
+                if upload_put and not outer.cut_done:
+                    outer.cut_done = True
+                    # the registry receives a truncated body (and keeps it in the session); the client gets nothing
+                    target = registry.url + self.path
+                    requests.patch(target, headers=headers, data=body[: len(body) // 2], timeout=10)
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                resp = requests.request(
+                    self.command,
+                    registry.url + self.path,
+                    headers=headers,
+                    data=body or None,
+                    allow_redirects=False,
+                    timeout=10,
+                )
+                self.send_response(resp.status_code)
+                for key, value in resp.headers.items():
+                    if key.lower() not in (
+                        "transfer-encoding",
+                        "connection",
+                        "content-length",
+                        "content-encoding",
+                    ):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(resp.content)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(resp.content)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_broken_upload_restarts_in_a_new_session(registry_http: RegistryServer) -> None:
+    blob = bytes(range(256)) * 2048
+    digest = Digest.of_bytes(blob)
+    proxy = HalfUploadProxy(registry_http)
+    try:
+        options = RegistryOptions(insecure_registries=(proxy.host,), push_retry=2, retry_base_delay=0)
+        with RegistryClient(options, Keychain([])) as client:
+            repo = Reference.parse(f"{proxy.host}/resume/upload").context()
+            client.upload_blob(repo, digest, len(blob), lambda: io.BytesIO(blob))
+            with client.open_blob(repo, digest, len(blob)) as reader:
+                assert reader.read() == blob
+        assert proxy.cut_done and proxy.puts == 2
+    finally:
+        proxy.close()

@@ -38,6 +38,7 @@ MANIFEST_ACCEPT = (
 MAX_MANIFEST_BYTES = 4 << 20
 CHUNK = 1 << 20
 DEFAULT_CHUNKED_THRESHOLD = 256 << 20
+_RESTARTABLE = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "DIGEST_INVALID", "SIZE_INVALID"})
 
 
 @dataclass(frozen=True)
@@ -309,9 +310,41 @@ class RegistryClient:
         *,
         mount_from: Repository | None = None,
     ) -> None:
-        """Upload a blob streamed from ``opener()`` unless present; tries a cross-repo mount first."""
+        """Upload a blob streamed from ``opener()`` unless present; tries a cross-repo mount first.
+
+        A failed transfer is restarted from a new upload session (``push_retry`` times): a registry keeps what
+        reached it of a broken PUT, so resending to the same session would corrupt the blob.
+        """
         if self.blob_exists(repo, digest):
             return
+        attempt = 0
+        while True:
+            try:
+                self._upload_once(repo, digest, size, opener, mount_from)
+                return
+            except RegistryError as err:
+                if attempt >= self.options.push_retry or not (err.temporary or err.code in _RESTARTABLE):
+                    raise
+                delay = self.options.retry_base_delay * (2**attempt)
+                attempt += 1
+                log.info(
+                    "upload of %s to %s failed (%s); restarting (%d/%d)",
+                    digest.short,
+                    repo,
+                    err.code,
+                    attempt,
+                    self.options.push_retry,
+                )
+                self.transport.sleep(delay)
+
+    def _upload_once(
+        self,
+        repo: Repository,
+        digest: Digest,
+        size: int,
+        opener: Callable[[], IO[bytes] | BinaryIO],
+        mount_from: Repository | None,
+    ) -> None:
         location: str | None
         if mount_from is not None and mount_from.api_host == repo.api_host and mount_from != repo:
             location = self.mount_blob(repo, digest, mount_from)
@@ -352,6 +385,7 @@ class RegistryClient:
                 push=True,
                 what=f"upload blob {digest.short} to {repo}",
                 ok=(201, 204),
+                retries=0,
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
                 body=body,
             )
@@ -376,6 +410,7 @@ class RegistryClient:
                     push=True,
                     what=f"upload chunk of blob {digest.short} to {repo}",
                     ok=(202,),
+                    retries=0,
                     headers={
                         "Content-Type": "application/octet-stream",
                         "Content-Range": f"{offset}-{offset + len(data) - 1}",

@@ -168,16 +168,19 @@ class Transport:
         stream: bool = False,
         default_code: str | None = None,
         follow_redirects: bool = True,
+        retries: int | None = None,
     ) -> requests.Response:
         """Send one API request with auth, retries and redirect handling; raise a typed error unless in ``ok``.
 
         ``path`` is relative to the registry (``/v2/...``) or an absolute Location URL from the registry.
-        ``body`` is a factory so a retried request can re-open its stream.
+        ``body`` is a factory so a retried request can re-open its stream. ``retries`` overrides the options'
+        count (uploads pass 0: a half-sent upload cannot be resent to the same session, the caller restarts it).
         """
         endpoint = self.endpoint(host, push)
         scope_list = sorted(set(scopes))
         url = path if "://" in path else endpoint.base + path
-        retries = self.options.push_retry if push else self.options.image_download_retry
+        if retries is None:
+            retries = self.options.push_retry if push else self.options.image_download_retry
         ok_set = set(ok)
         auth_refreshed = False
         while True:
