@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kiln.digest import Digest
 from kiln.errors import InvalidReference
@@ -141,3 +143,29 @@ def test_reference_is_frozen_and_hashable() -> None:
     assert {ref, Reference.parse("docker.io/library/busybox:latest")} == {ref}
     with pytest.raises(AttributeError):
         ref.tag = "x"  # type: ignore[misc]
+
+
+_alnum = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
+_component = st.builds(
+    lambda parts, seps: "".join(p + s for p, s in zip(parts, seps, strict=False)) + parts[-1],
+    st.lists(_alnum, min_size=1, max_size=3),
+    st.lists(st.sampled_from([".", "_", "__", "-", "--"]), min_size=0, max_size=2),
+).filter(lambda c: c[-1].isalnum())
+_host = st.sampled_from(["", "localhost/", "localhost:5000/", "r.io/", "My.Reg.io:443/", "10.0.0.1:5000/"])
+_tag = st.from_regex(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}\Z")
+
+
+@given(host=_host, path=st.lists(_component, min_size=1, max_size=3), tag=st.none() | _tag, pin=st.booleans())
+def test_normalised_form_is_a_fixed_point(host: str, path: list[str], tag: str | None, pin: bool) -> None:
+    text = host + "/".join(path) + (f":{tag}" if tag else "") + (f"@sha256:{HEX}" if pin else "")
+    ref = Reference.parse(text)
+    assert Reference.parse(str(ref)) == ref
+    assert Reference.parse(ref.familiar) == ref
+    if not host and len(path) > 1 and "." in path[0]:
+        assert (ref.registry, ref.repository) == (
+            path[0],
+            "/".join(path[1:]),
+        )  # Docker: a dotted first part is a host
+    else:
+        assert ref.repository.endswith("/".join(path))
+    assert (ref.digest is not None) == pin
