@@ -167,3 +167,28 @@ def test_download_layers_verified_and_atomic(
             assert not [p for p in (tmp_path / "blobs2").rglob("*") if p.is_file()]
         finally:
             blob.write_bytes(good)
+
+
+def test_docker_schema2_image_round_trip(registry_http: RegistryServer, busybox_layout: LayoutImage) -> None:
+    from fixtures.tools import skopeo
+
+    src = registry_http.ref("pp/docker:v2s2")
+    skopeo(
+        "copy",
+        "--quiet",
+        "--format",
+        "v2s2",
+        "--dest-tls-verify=false",
+        busybox_layout.oci_ref,
+        f"docker://{src}",
+    )
+    expected = skopeo_inspect(src)["Digest"]
+    dest = Reference.parse(registry_http.ref("pp/docker-back:1"))
+    with client_for(registry_http) as client:
+        image = pull(client, Reference.parse(src), Platform.parse(f"linux/{_arch(busybox_layout)}"))
+        assert image.media_type() == "application/vnd.docker.distribution.manifest.v2+json"
+        assert image.layers()[0].media_type == "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        assert str(push_image(client, image, [dest])) == expected
+    raw = skopeo_inspect(str(dest), raw=True)
+    assert raw["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert skopeo_inspect(str(dest))["Digest"] == expected
