@@ -19,10 +19,21 @@ _AZURE_BLOB_HOST = re.compile(
     r"^https://[a-z0-9]+\.blob\.core\.(windows\.net|chinacloudapi\.cn|usgovcloudapi\.net)/"
 )
 
+# An http(s) URL naming a repository (path ends in .git, optionally #ref#commit) is a git context.
+_GIT_URL = re.compile(r"^https?://[^#]+\.git/?(#.*)?$")
+
 # scheme -> "module:Class"; modules are imported only when their scheme is used.
 _SCHEMES: dict[str, str] = {
     "": "kiln.context.local:LocalDirSource",
     "dir": "kiln.context.local:LocalDirSource",
+    "tar": "kiln.context.tar:TarSource",
+    "git": "kiln.context.git:GitSource",
+    "https+git": "kiln.context.git:GitSource",
+    "s3": "kiln.context.s3:S3Source",
+    "gs": "kiln.context.gcs:GCSSource",
+    "azure": "kiln.context.azure:AzureBlobSource",
+    "https": "kiln.context.http:HttpTarSource",
+    "http": "kiln.context.http:HttpTarSource",
 }
 
 
@@ -30,9 +41,11 @@ def _lookup(spec: ContextSpec) -> str:
     scheme = spec.scheme
     if scheme == "https" and _AZURE_BLOB_HOST.match(spec.url):
         scheme = "azure"
+    elif scheme in ("https", "http") and _GIT_URL.match(spec.url):
+        scheme = "https+git"
     target = _SCHEMES.get(scheme)
     if target is None:
-        known = ", ".join(sorted(s + "://" for s in _SCHEMES if s))
+        known = ", ".join(sorted(s + "://" for s in _SCHEMES if s and s not in ("azure", "https+git")))
         raise ContextError(
             f"unsupported build context scheme {scheme + '://'!r}", hint=f"use a path or one of {known}"
         )

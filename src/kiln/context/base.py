@@ -10,7 +10,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
+from kiln.context.scrub import scrub_url
 from kiln.errors import ContextError
 
 
@@ -31,7 +33,11 @@ class ContextSpec:
     url: str
     sub_path: str = ""
     git: GitOptions = GitOptions()
-    environ: Mapping[str, str] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    stdin: BinaryIO | None = field(default=None, repr=False, compare=False)  # for tar://stdin
+
+    def __repr__(self) -> str:  # the URL may carry a token (https://TOKEN@host/...)
+        return f"ContextSpec(url={scrub_url(self.url)!r}, sub_path={self.sub_path!r}, git={self.git!r})"
 
     @property
     def scheme(self) -> str:

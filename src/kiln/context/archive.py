@@ -1,0 +1,70 @@
+"""Shared by every archive scheme: spool the download to disk, then unpack it with the fs engine's extractor.
+
+Why spool first: object-store SDKs retry and resume by range, which needs a seekable sink, and a half-read
+network stream must not leave a half-extracted context behind. Extraction goes through
+``kiln.fs.unpack.apply_layer``, which refuses ``..``, absolute names and links out of the root, so a hostile
+context tarball cannot write outside the context directory.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from kiln.compression import peek
+from kiln.context.base import apply_sub_path
+from kiln.errors import ContextError, KilnError
+from kiln.fs.unpack import UnpackOptions, apply_layer
+
+CHUNK = 1 << 20
+ARCHIVE_NAME = "context.tar.gz"
+ROOT_NAME = "context"
+
+
+def copy_stream(source: IO[bytes], sink: IO[bytes]) -> int:
+    """Copy in 1 MiB chunks (never the whole archive in memory); the number of bytes copied."""
+    total = 0
+    while chunk := source.read(CHUNK):
+        sink.write(chunk)
+        total += len(chunk)
+    return total
+
+
+def extract_tar_gz(stream: IO[bytes], dest: Path, label: str) -> None:
+    """Unpack a gzip-compressed tar from ``stream`` into ``dest``; ``label`` names it in errors."""
+    kind, reader = peek(stream)
+    if kind != "gzip":
+        raise ContextError(
+            f"build context {label} is not a gzip-compressed tar archive",
+            hint="create it with: tar -czf context.tar.gz -C DIR .",
+        )
+    dest.mkdir(parents=True, exist_ok=True)
+    # Device nodes have no place in a build context; ownership is kept as root would (COPY --chown decides later).
+    options = UnpackOptions(devices=False)
+    try:
+        apply_layer(dest, reader, "gzip", options)
+    except KilnError as err:
+        raise ContextError(f"build context {label}: {err.message}", hint=err.hint) from None
+
+
+def spool_and_extract(
+    workdir: Path, label: str, download: Callable[[BinaryIO], object], sub_path: str
+) -> Path:
+    """Run ``download`` into a file below ``workdir``, extract it, and return the (sub-path) context root."""
+    archive = workdir / ARCHIVE_NAME
+    try:
+        with open(archive, "wb") as sink:
+            download(sink)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ContextError(f"no space left while downloading build context {label}") from None
+        raise
+    root = workdir / ROOT_NAME
+    try:
+        with open(archive, "rb") as source:
+            extract_tar_gz(source, root, label)
+    finally:
+        archive.unlink(missing_ok=True)
+    return apply_sub_path(root, sub_path)
