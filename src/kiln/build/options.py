@@ -1,7 +1,10 @@
 """Everything a build needs to know, in one frozen value built by the CLI and passed down.
 
 Field names are kaniko's flag names in snake_case (``--image-name-with-digest-file`` ->
-``image_name_with_digest_file``); see docs/flags.md for defaults and environment aliases.
+``image_name_with_digest_file``; repeatable flags take the plural: ``--destination`` ->
+``destinations``). docs/flags.md lists every flag with its default, environment alias and status.
+The CLI resolves defaults that depend on the machine (platform, isolation, work dir) and the
+environment aliases, so code below the CLI never reads ``os.environ`` or guesses a default.
 """
 
 from __future__ import annotations
@@ -17,11 +20,17 @@ from kiln.registry.options import RegistryOptions
 SnapshotMode = Literal["full", "redo", "time"]
 CompressionName = Literal["gzip", "zstd"]
 Isolation = Literal["chroot", "inplace"]
+Verbosity = Literal["trace", "debug", "info", "warn", "error", "fatal", "panic"]
+LogFormat = Literal["text", "color", "json"]
 
 
 @dataclass(frozen=True)
 class SecretSource:
-    """Where ``--secret id=NAME,src=FILE|env=VAR`` reads a secret; the value itself is never stored here."""
+    """Where ``--secret id=NAME,src=FILE|env=VAR`` reads a secret; the value itself is never stored here.
+
+    Exactly one of ``src`` (a file path) and ``env`` (an environment variable name, read from
+    ``BuildOptions.environ`` when a RUN mounts the secret) is set.
+    """
 
     id: str
     src: str | None = None
@@ -30,17 +39,51 @@ class SecretSource:
 
 @dataclass(frozen=True)
 class BuildOptions:
+    """One build's settings, grouped as below; every value is already parsed and validated.
+
+    What to build: ``dockerfile`` (a path as given -- made absolute when it exists relative to the
+    current directory, else kept relative so the build resolves it inside the context, as kaniko;
+    or an http(s) URL), ``context`` (bare paths made absolute; ``scheme://`` URLs kept),
+    ``context_sub_path``, ``git``, ``target``, ``build_args`` (flag order; a bare ``KEY`` was
+    resolved from the environment, or dropped when unset), ``labels``, ``custom_platform``
+    (normalised ``os/arch[/variant]``, the host's when the flag is empty; also ``platform``),
+    ``skip_unused_stages``, ``secrets``.
+
+    Where the image goes: ``destinations`` (never empty unless ``no_push``), ``no_push``
+    (``KANIKO_NO_PUSH`` applied), the outputs ``tar_path``, ``oci_layout_path`` and the three digest
+    files (absolute paths, or "" when not wanted), push behaviour flags.
+
+    How layers are made: snapshot mode, single snapshot, reproducible, compression and level (-1 =
+    the compressor's fast default), ignore list additions, forced metadata layers, extract retries.
+
+    Caching: kaniko's layer-cache and base-image-cache settings (``cache_ttl`` as a timedelta).
+
+    Where and how kiln runs: ``kaniko_dir`` (``--kaniko-dir``, else ``$KANIKO_DIR``, else
+    ``/kaniko``) and ``work_dir``: kiln's private scratch space (Dockerfile copy, stage roots, layer
+    temp files). The CLI sets ``work_dir`` to ``kaniko_dir`` when the user chose one explicitly, or
+    when the default ``/kaniko`` is usable (exists and is writable, or can be created inside a
+    container); otherwise to a fresh private ``/tmp/kiln-*`` directory. It is never "" in options
+    made by the CLI. ``isolation``: how RUN is isolated (``chroot`` where kiln holds CAP_SYS_ADMIN,
+    else ``inplace``, unless ``--isolation`` says). ``force``, ``cleanup``.
+
+    Logging: applied by the CLI before the options are built; kept for the record and for
+    integrations that re-render a command line.
+
+    ``registry`` holds every registry flag (TLS, insecure, mirrors and maps including
+    ``--registry-mirror`` and the ``KANIKO_REGISTRY_*`` aliases as ``index.docker.io`` entries,
+    retries). ``environ`` is the process environment read once by the CLI; pass it to anything
+    that needs an environment variable instead of reading ``os.environ``.
+    """
+
     # What to build
     dockerfile: str = "Dockerfile"
     context: str = "/workspace/"
     context_sub_path: str = ""
     git: GitOptions = field(default_factory=GitOptions)
     target: str = ""
-    build_args: tuple[
-        tuple[str, str], ...
-    ] = ()  # in flag order; a bare KEY was resolved from the environment
+    build_args: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
-    custom_platform: str = ""  # normalised os/arch[/variant]; the host's when the flag is empty
+    custom_platform: str = ""
     skip_unused_stages: bool = False
     secrets: tuple[SecretSource, ...] = ()
 
@@ -79,20 +122,23 @@ class BuildOptions:
 
     # Where and how kiln runs
     kaniko_dir: str = "/kaniko"
-    work_dir: str = (
-        ""  # kiln's private scratch space (stage roots, layers); derived from kaniko_dir by the CLI
-    )
+    work_dir: str = ""
     isolation: Isolation = "chroot"
     force: bool = False
     cleanup: bool = False
 
-    # Logging (applied by the CLI; kept for the record and for integrations)
-    verbosity: str = "info"
-    log_format: str = "color"
+    # Logging
+    verbosity: Verbosity = "info"
+    log_format: LogFormat = "color"
     log_timestamp: bool = False
 
     registry: RegistryOptions = field(default_factory=RegistryOptions)
-    environ: Mapping[str, str] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def platform(self) -> str:
+        """The target platform (``--custom-platform`` or the host's), normalised ``os/arch[/variant]``."""
+        return self.custom_platform
 
     def build_arg_map(self) -> dict[str, str]:
         """Build args with later flags winning, as Docker does."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kiln.build.options import BuildOptions, SecretSource
+from kiln.cli.logs import FORMATS, normalise_verbosity
 from kiln.cli.values import (
     parse_bool,
     parse_client_certs,
@@ -15,6 +17,7 @@ from kiln.cli.values import (
     parse_key_values,
     parse_multi_key_values,
 )
+from kiln.cli.workdir import choose_work_dir, resolve_kaniko_dir
 from kiln.errors import UsageError
 from kiln.oci import Platform
 from kiln.registry.options import RegistryOptions
@@ -105,22 +108,74 @@ def _platform(text: str) -> str:
     return str(Platform.parse(text) if text else Platform.host())
 
 
-def executor_options(params: Mapping[str, Any], environ: Mapping[str, str], user_agent: str) -> BuildOptions:
-    """Apply deprecated aliases, env aliases and kaniko's start-up checks, in kaniko's order."""
-    p = dict(params)
-    for old, new in (("snapshotmode", "snapshot_mode"), ("customplatform", "custom_platform")):
+def _absolute(path: str, cwd: str) -> str:
+    """kaniko makes output and cache paths absolute before it changes to ``/``; "" stays unset."""
+    return os.path.normpath(os.path.join(cwd, path)) if path else ""
+
+
+def _absolute_context(context: str, cwd: str) -> str:
+    """A bare path (no ``scheme://``) is a local directory, made absolute; URLs are kept."""
+    return context if "://" in context else _absolute(context, cwd) + ("/" if context.endswith("/") else "")
+
+
+def _absolute_dockerfile(dockerfile: str, cwd: str) -> str:
+    """kaniko: an existing path is used as is; otherwise it is looked up inside the context."""
+    if "://" in dockerfile or not dockerfile:
+        return dockerfile
+    candidate = _absolute(dockerfile, cwd)
+    return candidate if os.path.exists(candidate) else dockerfile
+
+
+def _copy_deprecated(p: dict[str, Any]) -> None:
+    """kaniko's deprecated spellings write the same setting, with a warning."""
+    for old, new, flag in (
+        ("snapshotmode", "snapshot_mode", "snapshotMode"),
+        ("customplatform", "custom_platform", "customPlatform"),
+    ):
         if p.get(old):
-            log.warning("--%s is deprecated, use --%s", old, new.replace("_", "-"))
+            log.warning("--%s is deprecated, use --%s", flag, new.replace("_", "-"))
             p[new] = p[old]
     if p.get("tarpath"):
+        # kaniko binds --tarPath straight to the setting and never warns; its help calls it deprecated
+        log.warning("--tarPath is deprecated, use --tar-path")
         p["tar_path"] = p["tarpath"]
+    if p.get("whitelist_var_run") is False:
+        log.warning("Flag --whitelist-var-run has been deprecated, use --ignore-var-run instead")
+    if p.get("azure_container_registry_config"):
+        log.warning("--azure-container-registry-config has no effect (kaniko no longer reads it)")
+
+
+def executor_options(
+    params: Mapping[str, Any],
+    environ: Mapping[str, str],
+    user_agent: str,
+    *,
+    cwd: str | None = None,
+    in_container: Callable[[], bool] | None = None,
+) -> BuildOptions:
+    """Apply deprecated aliases, env aliases and kaniko's start-up checks, in kaniko's order.
+
+    ``cwd`` makes relative paths absolute (default: the current directory); ``in_container``
+    answers whether ``/kaniko`` may be created (default: kiln.sandbox's container detection).
+    """
+    p = dict(params)
+    cwd = cwd or os.getcwd()
+    if p["log_format"] not in FORMATS:
+        raise UsageError(f"invalid --log-format {p['log_format']!r}", hint="one of text, color, json")
+    _copy_deprecated(p)
     if "KANIKO_NO_PUSH" in environ:
         p["no_push"] = bool(parse_bool(environ["KANIKO_NO_PUSH"]))
     if p.get("snapshot_mode") not in ("full", "redo", "time"):
         raise UsageError(f"invalid --snapshot-mode {p['snapshot_mode']!r}", hint="one of full, redo, time")
     platform = _platform(p.get("custom_platform") or "")
-    kaniko_dir = environ.get("KANIKO_DIR", "") if p["kaniko_dir"] == "/kaniko" else p["kaniko_dir"]
-    kaniko_dir = kaniko_dir or "/kaniko"
+    kaniko_dir, chosen = resolve_kaniko_dir(p["kaniko_dir"], environ)
+    if in_container is None:
+        from kiln.sandbox.inplace import detect_container
+
+        def in_container() -> bool:
+            return detect_container(environ)
+
+    work_dir = choose_work_dir(kaniko_dir, chosen, in_container)
     build_args = _build_args(tuple(p["build_arg"]), environ)
     destinations = tuple(p["destination"])
     if not destinations and not p["no_push"]:
@@ -135,9 +190,13 @@ def executor_options(params: Mapping[str, Any], environ: Mapping[str, str], user
         bucket = p["bucket"]
         context = bucket if "://" in bucket else f"gs://{bucket}"
     ignore_var_run = p["ignore_var_run"] and p["whitelist_var_run"]
+    for name in ("tar_path", "oci_layout_path", "digest_file", "image_name_with_digest_file",
+                 "image_name_tag_with_digest_file", "cache_dir"):  # fmt: skip
+        if "://" not in p[name]:  # --digest-file may be an https:// URL (HTTP PUT)
+            p[name] = _absolute(p[name], cwd)
     return BuildOptions(
-        dockerfile=p["dockerfile"],
-        context=context,
+        dockerfile=_absolute_dockerfile(p["dockerfile"], cwd),
+        context=_absolute_context(context, cwd),
         context_sub_path=p["context_sub_path"],
         git=parse_git_options(p["git"]),
         target=p["target"],
@@ -174,11 +233,12 @@ def executor_options(params: Mapping[str, Any], environ: Mapping[str, str], user
         no_push_cache=p["no_push_cache"],
         compressed_caching=p["compressed_caching"],
         kaniko_dir=kaniko_dir,
+        work_dir=work_dir,
         isolation="inplace" if (p["isolation"] or default_isolation()) == "inplace" else "chroot",
         force=p["force"],
         cleanup=p["cleanup"],
-        verbosity=p["verbosity"],
-        log_format=p["log_format"],
+        verbosity=normalise_verbosity(p["verbosity"]),
+        log_format=p["log_format"],  # checked by logs.configure
         log_timestamp=p["log_timestamp"],
         registry=registry_options(p, environ, user_agent),
         environ=dict(environ),

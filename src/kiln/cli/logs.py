@@ -6,8 +6,9 @@ import json
 import logging
 import sys
 import time
-from typing import TextIO
+from typing import TextIO, cast
 
+from kiln.build.options import Verbosity
 from kiln.errors import UsageError
 
 TRACE = 5
@@ -70,13 +71,19 @@ class _JsonFormatter(logging.Formatter):
         )
 
 
-def configure(verbosity: str, log_format: str, timestamp: bool, stream: TextIO | None = None) -> None:
-    level = LEVELS.get(verbosity.lower())
-    if level is None:
+def normalise_verbosity(verbosity: str) -> Verbosity:
+    """A level name as kaniko spells it (``WARNING`` -> ``warn``); UsageError for an unknown one."""
+    name = verbosity.lower()
+    if name not in LEVELS:
         raise UsageError(
             f"invalid --verbosity {verbosity!r}",
             hint=f"one of {', '.join(k for k in LEVELS if k != 'warning')}",
         )
+    return cast(Verbosity, "warn" if name == "warning" else name)
+
+
+def configure(verbosity: str, log_format: str, timestamp: bool, stream: TextIO | None = None) -> None:
+    level = LEVELS[normalise_verbosity(verbosity)]
     if log_format not in FORMATS:
         raise UsageError(f"invalid --log-format {log_format!r}", hint="one of text, color, json")
     logging.addLevelName(TRACE, "TRACE")

@@ -1,0 +1,72 @@
+"""Choosing kiln's work dir (kaniko's ``$KANIKO_DIR``) without littering a developer's machine.
+
+kaniko always writes to ``/kaniko`` because it always runs in a throw-away container. kiln also
+runs on hosts and in CI shells, where creating ``/kaniko`` at the root of someone's machine would
+be rude. So: an explicitly chosen dir (``--kaniko-dir`` or ``$KANIKO_DIR``) is used and created;
+the default ``/kaniko`` is used when it already exists and is writable, or when kiln runs inside a
+container and can create it; anywhere else kiln takes a fresh private ``/tmp/kiln-*`` directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+
+from kiln.errors import UsageError
+
+DEFAULT_KANIKO_DIR = "/kaniko"
+
+
+def _writable_dir(path: str) -> bool:
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
+def _make_dir(path: str, flag: str) -> None:
+    try:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+    except OSError as err:
+        raise UsageError(
+            f"cannot create {flag} {path!r}: {err.strerror}",
+            hint="choose a writable directory with --kaniko-dir or KANIKO_DIR",
+        ) from None
+    if not _writable_dir(path):
+        raise UsageError(
+            f"{flag} {path!r} is not a writable directory", hint="choose another with --kaniko-dir"
+        )
+
+
+def resolve_kaniko_dir(flag_value: str, environ: Mapping[str, str]) -> tuple[str, bool]:
+    """kaniko's precedence: the flag when changed from its default, else ``$KANIKO_DIR``, else /kaniko.
+
+    Returns the directory and whether the user chose it.
+    """
+    if flag_value and flag_value != DEFAULT_KANIKO_DIR:
+        return os.path.abspath(flag_value), True
+    env = environ.get("KANIKO_DIR", "")
+    if env:
+        return os.path.abspath(env), True
+    return DEFAULT_KANIKO_DIR, False
+
+
+def choose_work_dir(
+    kaniko_dir: str,
+    chosen: bool,
+    in_container: Callable[[], bool],
+    tmp_root: str | None = None,
+) -> str:
+    """The directory kiln works in (see the module docstring); created when missing."""
+    if chosen:
+        _make_dir(kaniko_dir, "--kaniko-dir")
+        return kaniko_dir
+    if _writable_dir(kaniko_dir):
+        return kaniko_dir
+    if not os.path.exists(kaniko_dir) and in_container():
+        try:
+            os.makedirs(kaniko_dir, mode=0o755, exist_ok=True)
+        except OSError:
+            pass
+        else:
+            if _writable_dir(kaniko_dir):
+                return kaniko_dir
+    return tempfile.mkdtemp(prefix="kiln-", dir=tmp_root or tempfile.gettempdir())
