@@ -102,3 +102,25 @@ def test_config_json_written_by_fixture(registry_basic: RegistryServer, tmp_path
     path = registry_basic.write_docker_config(tmp_path)
     data = json.loads(path.read_text())
     assert registry_basic.host in data["auths"]
+
+
+def test_tokens_renewed_before_they_expire(registry_token: RegistryServer) -> None:
+    """The fixture's token server issues 300 s tokens; a fake clock moves time instead of sleeping."""
+    from kiln.registry.auth import TokenSource
+
+    now = [1000.0]
+    cred = Credential(registry_token.username, registry_token.password)
+    tokens = TokenSource(
+        requests.Session(), lambda host: cred, lambda url: {"timeout": 10}, "kiln-test", clock=lambda: now[0]
+    )
+    challenge = Challenge(
+        "bearer", {"realm": registry_token.token_realm or "", "service": "kiln-test-registry"}
+    )
+    scopes = ["repository:auth/expiry:pull"]
+    first = tokens.header(registry_token.host, challenge, scopes)
+    now[0] += 200
+    assert tokens.header(registry_token.host, challenge, scopes) == first  # cached while fresh
+    now[0] += 95  # 295 s: within the renewal margin of a 300 s token
+    renewed = tokens.header(registry_token.host, challenge, scopes)
+    assert renewed is not None and renewed != first
+    assert renewed.startswith("Bearer ")

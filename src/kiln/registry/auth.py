@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from kiln.errors import AuthError
 from kiln.registry.errors import AUTH_HINT, error_from_exception, parse_error_body, scrub_url
 from kiln.registry.keychain import Credential
 
+DEFAULT_TOKEN_LIFETIME = 60.0  # the token spec's default when expires_in is absent
+EXPIRY_MARGIN = 10.0
 _PARAM = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
 
 
@@ -74,12 +77,14 @@ class TokenSource:
         credential_for: Callable[[str], Credential],
         request_kwargs: Callable[[str], dict[str, Any]],
         user_agent: str,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._session = session
+        self._clock = clock
         self._credential_for = credential_for
         self._request_kwargs = request_kwargs
         self._user_agent = user_agent
-        self._cache: dict[tuple[str, frozenset[str]], str] = {}
+        self._cache: dict[tuple[str, frozenset[str]], tuple[str, float]] = {}  # value, expiry (clock time)
         self._lock = threading.Lock()
 
     def header(self, registry: str, challenge: Challenge | None, scopes: Iterable[str]) -> str | None:
@@ -87,15 +92,18 @@ class TokenSource:
         if challenge is None:
             return None
         key = (registry, frozenset(scopes))
+        now = self._clock()
         with self._lock:
             cached = self._cache.get(key)
-        if cached is not None:
-            return cached
+        if cached is not None and cached[1] > now:
+            return cached[0]
         cred = self._credential_for(registry)
+        lifetime = float("inf")
         if challenge.scheme == "basic":
             value = None if cred.anonymous else basic_header(cred)
         elif challenge.scheme == "bearer":
-            value = "Bearer " + self._bearer(registry, challenge, sorted(key[1]), cred)
+            token, lifetime = self._bearer(registry, challenge, sorted(key[1]), cred)
+            value = "Bearer " + token
         else:
             raise AuthError(
                 f"registry {registry} asks for unsupported auth scheme {challenge.scheme!r}",
@@ -103,16 +111,20 @@ class TokenSource:
             )
         if value is not None:
             with self._lock:
-                self._cache[key] = value
+                # renew a little early so a long upload never starts with a token about to expire
+                self._cache[key] = (value, now + max(0.0, lifetime - EXPIRY_MARGIN))
         return value
 
     def forget(self, registry: str, scopes: Iterable[str]) -> None:
         with self._lock:
             self._cache.pop((registry, frozenset(scopes)), None)
 
-    def _bearer(self, registry: str, challenge: Challenge, scopes: list[str], cred: Credential) -> str:
+    def _bearer(
+        self, registry: str, challenge: Challenge, scopes: list[str], cred: Credential
+    ) -> tuple[str, float]:
+        """A token and its lifetime in seconds."""
         if cred.registry_token:
-            return cred.registry_token
+            return cred.registry_token, float("inf")
         realm = challenge.params.get("realm")
         if not realm:
             raise AuthError(
@@ -135,7 +147,7 @@ class TokenSource:
 
     def _oauth_post(
         self, registry: str, realm: str, service: str, scopes: list[str], cred: Credential
-    ) -> str:
+    ) -> tuple[str, float]:
         form = {"service": service, "scope": " ".join(scopes), "client_id": "kiln"}
         if cred.identity_token:
             form.update(grant_type="refresh_token", refresh_token=cred.identity_token)
@@ -150,7 +162,7 @@ class TokenSource:
         except requests.RequestException as err:
             raise error_from_exception(err, f"token request for {registry}", realm) from None
 
-    def _token_from(self, resp: requests.Response, registry: str) -> str:
+    def _token_from(self, resp: requests.Response, registry: str) -> tuple[str, float]:
         if resp.status_code != 200:
             code, message = parse_error_body(resp)
             code = code or ("UNAUTHORIZED" if resp.status_code == 401 else f"HTTP_{resp.status_code}")
@@ -158,13 +170,16 @@ class TokenSource:
             if message:
                 text += f": {message[:200]}"
             raise AuthError(text, code=code, status=resp.status_code, hint=AUTH_HINT)
+        lifetime = DEFAULT_TOKEN_LIFETIME
         try:
             data = resp.json()
             token = data.get("token") or data.get("access_token")
-        except ValueError:
+            if isinstance(data.get("expires_in"), (int, float)) and data["expires_in"] > 0:
+                lifetime = float(data["expires_in"])
+        except (ValueError, AttributeError):
             token = None
         if not token or not isinstance(token, str):
             raise AuthError(
                 f"token server {scrub_url(resp.url)} returned no token for {registry}", code="UNAUTHORIZED"
             )
-        return token
+        return token, lifetime
