@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kiln.digest import CHUNK
+from kiln.errors import KilnError
 from kiln.oci import FileLayer, Image, Index, Layer, Platform, mediatypes
 from kiln.reference import Reference
 from kiln.registry.client import RegistryClient
@@ -24,7 +25,10 @@ def pull(client: RegistryClient, ref: Reference, platform: Platform) -> Image:
     """
     fetched = client.get_manifest(ref)
     if mediatypes.is_index(fetched.media_type):
-        desc = Index.from_bytes(fetched.raw).select(platform)
+        try:
+            desc = Index.from_bytes(fetched.raw).select(platform)
+        except KilnError as err:
+            raise KilnError(f"{ref}: {err.message}", hint=err.hint) from None
         child = Reference(fetched.source.registry, fetched.source.repository, None, desc.digest)
         fetched = client.fetch_manifest(fetched.source, child)
     return RemoteImage(client, fetched)
