@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import io
 import os
@@ -9,6 +10,7 @@ import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from helpers import SAMPLE, assert_sample, make_tar_gz
@@ -72,10 +74,8 @@ def test_tar_with_symlink_escape_is_rejected(tmp_path: Path) -> None:
         dst.addfile(info, io.BytesIO(b"x"))
     archive = tmp_path / "evil2.tar.gz"
     archive.write_bytes(buffer.getvalue())
-    try:
+    with contextlib.suppress(ContextError):  # refusing the entry or confining it inside are both fine
         fetch(ContextSpec(f"tar://{archive}"), tmp_path)
-    except ContextError:
-        pass
     assert not (tmp_path / "outside" / "planted").exists()
 
 
@@ -119,7 +119,7 @@ def test_spec_repr_hides_url_credentials() -> None:
 
 
 class _Files(http.server.BaseHTTPRequestHandler):
-    payloads: dict[str, bytes] = {}
+    payloads: ClassVar[dict[str, bytes]] = {}
 
     def do_GET(self) -> None:
         body = self.payloads.get(self.path.split("?")[0])
@@ -138,7 +138,7 @@ class _Files(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_files() -> Iterator[tuple[str, dict[str, bytes]]]:
-    payloads: dict[str, bytes] = {}
+    payloads: ClassVar[dict[str, bytes]] = {}
     handler = type("Handler", (_Files,), {"payloads": payloads})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -7,6 +7,7 @@ Credentials are Application Default Credentials: ``GOOGLE_APPLICATION_CREDENTIAL
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -49,9 +50,11 @@ def gcs_client(environ: Mapping[str, str]) -> Any:
     try:
         key_file = environ.get("GOOGLE_APPLICATION_CREDENTIALS")
         if key_file:
-            credentials, found = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
-                key_file, scopes=SCOPES
-            )
+            with warnings.catch_warnings():  # the user's own ADC file: trusted like gcloud trusts it
+                warnings.simplefilter("ignore", DeprecationWarning)
+                credentials, found = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
+                    key_file, scopes=SCOPES
+                )
         else:
             credentials, found = google.auth.default(scopes=SCOPES)
     except DefaultCredentialsError as err:

@@ -106,7 +106,8 @@ class S3Source(ContextSource):
             )
         if code in _DENIED:
             return ContextError(
-                f"cannot download build context {label}: access denied ({code})",
+                f"cannot download build context {label}: access denied"
+                f" ({'HTTP ' + code if code.isdigit() else code})",
                 hint="check the AWS credentials and the bucket policy",
             )
         return ContextError(f"cannot download build context {label}: S3 error {code or 'unknown'}")

@@ -1,0 +1,131 @@
+"""git contexts against real servers on loopback: ``git daemon`` and smart HTTP (``git http-backend``) with a token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gitserver import git_daemon, git_http, make_repos
+
+from kiln.context import ContextSpec, GitOptions, open_context
+from kiln.errors import ContextError
+
+pytest.importorskip("git")
+
+TOKEN = "ghp_kilnTestToken123"
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    base = tmp_path_factory.mktemp("gitrepos")
+    return base, make_repos(base, "../lib.git")
+
+
+@pytest.fixture(scope="module")
+def daemon(repos: tuple[Path, dict[str, str]]) -> Iterator[str]:
+    with git_daemon(repos[0]) as hostport:
+        yield hostport
+
+
+@pytest.fixture(scope="module")
+def http_base(repos: tuple[Path, dict[str, str]]) -> Iterator[str]:
+    with git_http(repos[0], TOKEN, "") as base:
+        yield base
+
+
+DAEMON = {"GIT_PULL_METHOD": "git", "PATH": "/usr/bin:/bin"}
+
+
+def fetch(tmp_path: Path, url: str, environ: dict[str, str], **kwargs: object) -> Path:
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    return open_context(ContextSpec(url, environ=environ, **kwargs)).fetch(work)  # type: ignore[arg-type]
+
+
+def test_git_daemon_default_branch(tmp_path: Path, daemon: str) -> None:
+    root = fetch(tmp_path, f"git://{daemon}/app.git", DAEMON)
+    assert (root / "version.txt").read_text() == "2\n"
+    assert (root / "Dockerfile").is_file()
+    assert not (root / "vendor" / "lib" / "lib.txt").exists(), "submodules only with recurse-submodules"
+
+
+def test_git_daemon_branch_ref(tmp_path: Path, daemon: str) -> None:
+    root = fetch(tmp_path, f"git://{daemon}/app.git#refs/heads/feature", DAEMON)
+    assert (root / "version.txt").read_text() == "feature\n"
+
+
+def test_git_daemon_tag_ref(tmp_path: Path, daemon: str) -> None:
+    root = fetch(tmp_path, f"git://{daemon}/app.git#refs/tags/v1", DAEMON)
+    assert (root / "version.txt").read_text() == "1\n"
+
+
+def test_git_daemon_commit_id(tmp_path: Path, daemon: str, repos: tuple[Path, dict[str, str]]) -> None:
+    first = repos[1]["first"]
+    root = fetch(tmp_path, f"git://{daemon}/app.git#refs/heads/main#{first}", DAEMON)
+    assert (root / "version.txt").read_text() == "1\n"
+
+
+def test_git_branch_option_and_single_branch(tmp_path: Path, daemon: str) -> None:
+    options = GitOptions(branch="feature", single_branch=True)
+    root = fetch(tmp_path, f"git://{daemon}/app.git", DAEMON, git=options)
+    assert (root / "version.txt").read_text() == "feature\n"
+    import git
+
+    heads = [ref.name for ref in git.Repo(root).remotes.origin.refs]
+    assert heads == ["origin/feature"]
+
+
+def test_git_submodules_and_sub_path(tmp_path: Path, daemon: str) -> None:
+    options = GitOptions(recurse_submodules=True)
+    root = fetch(tmp_path, f"git://{daemon}/app.git", DAEMON, git=options, sub_path="vendor/lib")
+    assert (root / "lib.txt").read_text() == "library\n"
+
+
+def test_git_unknown_ref_is_one_line_error(tmp_path: Path, daemon: str) -> None:
+    with pytest.raises(ContextError, match=r"cannot clone git build context .*app\.git#nope") as info:
+        fetch(tmp_path, f"git://{daemon}/app.git#nope", DAEMON)
+    assert "\n" not in str(info.value)
+
+
+def test_git_unknown_commit(tmp_path: Path, daemon: str) -> None:
+    with pytest.raises(ContextError, match="cannot clone git build context"):
+        fetch(tmp_path, f"git://{daemon}/app.git#main#{'ab' * 20}", DAEMON)
+
+
+def test_https_git_with_token(tmp_path: Path, http_base: str, repos: tuple[Path, dict[str, str]]) -> None:
+    env = {"GIT_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"}
+    root = fetch(tmp_path, f"{http_base}/app.git#main", env, git=GitOptions(recurse_submodules=True))
+    assert (root / "version.txt").read_text() == "2\n"
+    assert (root / "vendor" / "lib" / "lib.txt").read_text() == "library\n"
+    config = (root / ".git" / "config").read_text()
+    assert TOKEN not in config, "the token must not be stored in the cloned context"
+
+
+def test_git_url_token_via_pull_method_http(tmp_path: Path, http_base: str) -> None:
+    hostport = http_base.removeprefix("http://")
+    env = {"GIT_PULL_METHOD": "http", "PATH": "/usr/bin:/bin"}
+    root = fetch(tmp_path, f"git://{TOKEN}@{hostport}/app.git#refs/tags/v1", env)
+    assert (root / "version.txt").read_text() == "1\n"
+
+
+def test_https_git_wrong_token(tmp_path: Path, http_base: str) -> None:
+    env = {"GIT_USERNAME": "someone", "GIT_PASSWORD": "wrongpass-xyz", "PATH": "/usr/bin:/bin"}
+    with pytest.raises(ContextError, match="cannot clone git build context") as info:
+        fetch(tmp_path, f"{http_base}/app.git", env)
+    text = str(info.value)
+    assert "wrongpass-xyz" not in text
+    assert "GIT_TOKEN" in text  # the hint says what to set
+
+
+def test_https_git_token_in_url_not_in_error(tmp_path: Path, http_base: str) -> None:
+    url = http_base.replace("http://", "http://bad-token-in-url@") + "/missing.git"
+    with pytest.raises(ContextError) as info:
+        fetch(tmp_path, url, {"PATH": "/usr/bin:/bin"})
+    assert "bad-token-in-url" not in str(info.value)
+    assert "bad-token-in-url" not in repr(ContextSpec(url))
+
+
+def test_bad_pull_method() -> None:
+    with pytest.raises(ContextError, match="GIT_PULL_METHOD"):
+        open_context(ContextSpec("git://example.com/r.git", environ={"GIT_PULL_METHOD": "ftp"}))
