@@ -10,7 +10,7 @@ environment aliases, so code below the CLI never reads ``os.environ`` or guesses
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from typing import Literal
 
@@ -134,6 +134,18 @@ class BuildOptions:
 
     registry: RegistryOptions = field(default_factory=RegistryOptions)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        """Every field but the environment (it holds CI tokens), also inside ``registry``."""
+        shown = []
+        for f in fields(self):
+            if not f.repr:
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, RegistryOptions):
+                value = replace(value, environ={})
+            shown.append(f"{f.name}={value!r}")
+        return f"BuildOptions({', '.join(shown)})"
 
     @property
     def platform(self) -> str:

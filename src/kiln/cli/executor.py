@@ -13,9 +13,11 @@ from kiln.cli import logs
 from kiln.cli.buildopts import executor_options
 from kiln.cli.flags import executor_flags
 from kiln.cli.render import KilnCommand
+from kiln.cli.scrub import CREDENTIAL_VARIABLES, Scrubber
 from kiln.cli.support import reject_unsupported
 
 USER_AGENT = f"kiln/{__version__}"
+SECRET_FILE_SCRUB_LIMIT = 64 * 1024
 
 
 def explicit_flags(ctx: click.Context) -> dict[str, object]:
@@ -38,10 +40,35 @@ def options_from(ctx: click.Context, params: dict[str, Any], environ: dict[str, 
     return executor_options(params, environ, USER_AGENT)
 
 
+def scrubber_of(ctx: click.Context) -> Scrubber:
+    """The run's Scrubber (made by render.run_main); a fresh one when invoked some other way."""
+    return ctx.ensure_object(Scrubber)
+
+
+def _secret_file_values(options: BuildOptions) -> list[str]:
+    """Small ``--secret src=`` files, so a RUN that echoes one cannot put it in kiln's output."""
+    values = []
+    for secret in options.secrets:
+        if secret.src is None:
+            continue
+        try:
+            with open(secret.src, "rb") as f:
+                data = f.read(SECRET_FILE_SCRUB_LIMIT + 1)
+        except OSError:
+            continue  # the build reports a missing secret file where it is used
+        if len(data) <= SECRET_FILE_SCRUB_LIMIT:
+            values.append(data.decode("utf-8", "replace").strip())
+    return values
+
+
 def run_build(ctx: click.Context, params: dict[str, Any]) -> None:
     environ = dict(os.environ)
-    logs.configure(params["verbosity"], params["log_format"], params["log_timestamp"])
+    scrub = scrubber_of(ctx)
+    scrub.add_from_environ(environ, CREDENTIAL_VARIABLES)
+    logs.configure(params["verbosity"], params["log_format"], params["log_timestamp"], scrub=scrub)
     options = options_from(ctx, params, environ)
+    scrub.add_from_environ(environ, [s.env for s in options.secrets if s.env])
+    scrub.add(_secret_file_values(options))
     from kiln.build.executor import build  # type: ignore[import-not-found,unused-ignore]  # late: --help stays fast
 
     build(options)

@@ -9,6 +9,7 @@ import time
 from typing import TextIO, cast
 
 from kiln.build.options import Verbosity
+from kiln.cli.scrub import Scrubber, ScrubbingFormatter
 from kiln.errors import UsageError
 
 TRACE = 5
@@ -82,16 +83,25 @@ def normalise_verbosity(verbosity: str) -> Verbosity:
     return cast(Verbosity, "warn" if name == "warning" else name)
 
 
-def configure(verbosity: str, log_format: str, timestamp: bool, stream: TextIO | None = None) -> None:
+def configure(
+    verbosity: str,
+    log_format: str,
+    timestamp: bool,
+    stream: TextIO | None = None,
+    scrub: Scrubber | None = None,
+) -> None:
+    """Send the ``kiln`` logger's records to ``stream`` (stderr) in kaniko's level and format."""
     level = LEVELS[normalise_verbosity(verbosity)]
     if log_format not in FORMATS:
         raise UsageError(f"invalid --log-format {log_format!r}", hint="one of text, color, json")
     logging.addLevelName(TRACE, "TRACE")
     handler = logging.StreamHandler(stream or sys.stderr)
+    formatter: logging.Formatter
     if log_format == "json":
-        handler.setFormatter(_JsonFormatter())
+        formatter = _JsonFormatter()
     else:
-        handler.setFormatter(_TextFormatter(color=log_format == "color", timestamp=timestamp))
+        formatter = _TextFormatter(color=log_format == "color", timestamp=timestamp)
+    handler.setFormatter(ScrubbingFormatter(formatter, scrub or Scrubber()))
     root = logging.getLogger("kiln")
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -10,18 +10,28 @@ from typing import Any, NoReturn
 
 import click
 
+from kiln.cli.scrub import Scrubber
 from kiln.errors import KilnError
 
 log = logging.getLogger("kiln")
 
 
-def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def run_main(cmd: click.Command, args: Sequence[str] | None, prog_name: str | None, **extra: Any) -> Any:
-    """click's main without its multi-line usage dumps: one line per error, non-zero exit."""
+    """click's main without its multi-line usage dumps: one line per error, non-zero exit.
+
+    A fresh Scrubber rides along as click's ``obj``; commands add the secrets they learn and every
+    error line passes through it.
+    """
+    scrub: Scrubber = extra.setdefault("obj", Scrubber())
+
+    def fail(message: str, code: int) -> NoReturn:
+        click.echo(f"error: {scrub(_one_line(message))}", err=True)
+        sys.exit(code)
+
     try:
         return click.Command.main(cmd, args=args, prog_name=prog_name, standalone_mode=False, **extra)
     except click.exceptions.Exit as done:
@@ -39,7 +49,7 @@ def run_main(cmd: click.Command, args: Sequence[str] | None, prog_name: str | No
         fail("interrupted", 130)
     except Exception as err:
         if log.isEnabledFor(logging.DEBUG):
-            traceback.print_exc()
+            click.echo(scrub(traceback.format_exc()), err=True, nl=False)
         fail(f"internal error: {type(err).__name__}: {err} (run with --verbosity=debug for details)", 1)
 
 
