@@ -19,7 +19,7 @@ from kiln.oci.image import Image
 from kiln.reference import Reference
 from kiln.storage.digest_files import write_digest_file, write_image_name_file
 from kiln.storage.layout import Layout, write_oci_layout
-from kiln.storage.tarball import write_docker_tarball
+from kiln.storage.tarball import repo_tag, write_docker_tarball
 
 
 def _layer(tmp_path: Path, files: dict[str, bytes], docker: bool = False) -> FileLayer:
@@ -132,7 +132,101 @@ def test_digest_files(tmp_path: Path) -> None:
     refs = [Reference.parse("localhost:5000/a/b:1.0"), Reference.parse("busybox")]
     write_image_name_file(str(tmp_path / "names"), refs, digest, with_tag=False)
     write_image_name_file(str(tmp_path / "tags"), refs, digest, with_tag=True)
+    # kaniko (go-containerregistry) spells Docker Hub as index.docker.io in these files
     assert (tmp_path / "names").read_text() == (
-        f"localhost:5000/a/b@{digest}\n" + f"{refs[1].name}@{digest}\n"
+        f"localhost:5000/a/b@{digest}\nindex.docker.io/library/busybox@{digest}\n"
     )
-    assert (tmp_path / "tags").read_text().splitlines()[0] == f"localhost:5000/a/b:1.0@{digest}"
+    assert (tmp_path / "tags").read_text() == (
+        f"localhost:5000/a/b:1.0@{digest}\nindex.docker.io/library/busybox:latest@{digest}\n"
+    )
+    assert not (tmp_path / "digest").read_bytes().endswith(b"\n")
+
+
+def test_digest_file_put_to_http_endpoint(tmp_path: Path) -> None:
+    """kaniko PUTs --digest-file to an http(s) URL; a loopback server records the body."""
+    import http.server
+    import threading
+
+    received: list[bytes] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:  # noqa: N802
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(201 if self.path == "/ok" else 403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        digest = Digest.of_bytes(b"m")
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        write_digest_file(f"{base}/ok", digest)
+        assert received == [str(digest).encode()]
+        with pytest.raises(KilnError, match="HTTP 403"):
+            write_digest_file(f"{base}/denied?token=secret", digest)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_docker_tarball_refuses_corrupted_layer_and_leaves_nothing(tmp_path: Path) -> None:
+    img = _image(tmp_path, docker=True)
+    layer = img.layers()[1]
+    assert isinstance(layer, FileLayer)
+    data = bytearray(layer.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    layer.path.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DigestMismatch):
+        write_docker_tarball(out / "image.tar", img, ["app:1"])
+    assert list(out.iterdir()) == []
+
+
+def test_docker_tarball_refuses_truncated_layer(tmp_path: Path) -> None:
+    img = _image(tmp_path, docker=True)
+    layer = img.layers()[0]
+    assert isinstance(layer, FileLayer)
+    layer.path.write_bytes(layer.path.read_bytes()[:-5])
+    with pytest.raises(KilnError, match="shorter"):
+        write_docker_tarball(tmp_path / "image.tar", img, ["app:1"])
+    assert not (tmp_path / "image.tar").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("app", "app:latest"),
+        ("app:1", "app:1"),
+        ("localhost:5000/team/app", "localhost:5000/team/app:latest"),
+        (Reference.parse("busybox"), "busybox:latest"),
+        (Reference.parse("docker.io/library/busybox:1.36"), "busybox:1.36"),
+        (Reference.parse("localhost:5000/a/b@sha256:" + "a" * 64), "localhost:5000/a/b:latest"),
+    ],
+)
+def test_repo_tags_are_docker_load_names(given: str | Reference, expected: str) -> None:
+    assert repo_tag(given) == expected
+
+
+def test_repo_tag_refuses_digest_string() -> None:
+    with pytest.raises(KilnError, match="give a tag"):
+        repo_tag("app@sha256:" + "a" * 64)
+
+
+def test_docker_tarball_round_trips_through_skopeo_to_oci(tmp_path: Path) -> None:
+    """docker-archive -> skopeo -> OCI layout: the layers and config kiln wrote come out unchanged."""
+    img = _image(tmp_path, docker=True)
+    tar_path = tmp_path / "image.tar"
+    write_docker_tarball(tar_path, img, [Reference.parse("localhost:5000/app:2")])
+    out = tmp_path / "copied"
+    _run("skopeo", "copy", f"docker-archive:{tar_path}", f"oci:{out}:copied")
+    back = Layout(out).open_image(ref_name="copied")
+    assert back.config().rootfs_diff_ids == img.config().rootfs_diff_ids
+    with back.layers()[1].open_uncompressed() as f, tarfile.open(fileobj=f, mode="r|") as tar:
+        member = tar.next()
+        assert member is not None and member.name == "etc/motd"

@@ -3,7 +3,7 @@
 from kiln.oci import mediatypes
 from kiln.oci.config import ContainerConfig, Healthcheck, History, ImageConfig
 from kiln.oci.descriptor import Descriptor
-from kiln.oci.image import Image, ImageIndex, StaticImage
+from kiln.oci.image import Image, ImageIndex, StaticImage, StaticIndex
 from kiln.oci.layer import BlobLayer, FileLayer, Layer
 from kiln.oci.manifest import Index, Manifest
 from kiln.oci.platform import Platform
@@ -23,5 +23,6 @@ __all__ = [
     "Manifest",
     "Platform",
     "StaticImage",
+    "StaticIndex",
     "mediatypes",
 ]

@@ -93,9 +93,9 @@ class ContainerConfig:
             out["ExposedPorts"] = {p: {} for p in self.exposed_ports}
         if self.env:
             out["Env"] = list(self.env)
-        if self.entrypoint:
+        if self.entrypoint is not None:
             out["Entrypoint"] = list(self.entrypoint)
-        if self.cmd:
+        if self.cmd is not None:
             out["Cmd"] = list(self.cmd)
         if self.volumes:
             out["Volumes"] = {v: {} for v in self.volumes}
@@ -111,7 +111,7 @@ class ContainerConfig:
             out["ArgsEscaped"] = True
         if self.on_build:
             out["OnBuild"] = list(self.on_build)
-        if self.shell:
+        if self.shell is not None:
             out["Shell"] = list(self.shell)
         out.update(self.extra)
         return out
@@ -139,7 +139,7 @@ class ContainerConfig:
             labels=dict(data.get("Labels") or {}),
             stop_signal=data.get("StopSignal") or "",
             healthcheck=Healthcheck.from_json(health) if health else None,
-            shell=tuple(shell) if shell else None,
+            shell=tuple(shell) if shell is not None else None,
             on_build=tuple(data.get("OnBuild") or ()),
             args_escaped=data.get("ArgsEscaped"),
             extra={k: v for k, v in data.items() if k not in known},

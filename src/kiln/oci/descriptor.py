@@ -42,15 +42,29 @@ class Descriptor:
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
                 raise KilnError(f"invalid descriptor size {size!r}")
             annotations = data.get("annotations")
+            if annotations is not None and not _is_str_map(annotations):
+                raise KilnError(f"invalid descriptor annotations {annotations!r}: expected strings")
+            urls = data.get("urls") or ()
+            if not isinstance(urls, list | tuple) or not all(isinstance(u, str) for u in urls):
+                raise KilnError(f"invalid descriptor urls {urls!r}: expected a list of strings")
+            media_type = data.get("mediaType", "")
+            if not isinstance(media_type, str):
+                raise KilnError(f"invalid descriptor mediaType {media_type!r}")
             platform = data.get("platform")
             return cls(
-                media_type=str(data.get("mediaType", "")),
+                media_type=media_type,
                 digest=Digest.parse(str(data["digest"])),
                 size=size,
                 annotations=dict(annotations) if annotations else None,
                 platform=Platform.from_json(platform) if platform else None,
-                urls=tuple(data.get("urls") or ()),
+                urls=tuple(urls),
                 artifact_type=data.get("artifactType"),
             )
         except KeyError as err:
             raise KilnError(f"invalid descriptor: missing {err}") from None
+
+
+def _is_str_map(value: Any) -> bool:
+    return isinstance(value, Mapping) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )

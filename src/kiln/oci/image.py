@@ -12,6 +12,7 @@ from kiln.oci.config import ImageConfig
 from kiln.oci.descriptor import Descriptor
 from kiln.oci.layer import Layer
 from kiln.oci.manifest import Index, Manifest
+from kiln.oci.platform import Platform
 
 
 class Image(ABC):
@@ -57,6 +58,13 @@ class Image(ABC):
         raw = self.raw_manifest()
         return Descriptor(self.media_type(), Digest.of_bytes(raw), len(raw))
 
+    def platform(self) -> Platform:
+        """The platform the config declares (what an index entry for this image should carry)."""
+        cfg = self.config()
+        return Platform.normalised(
+            cfg.os or "linux", cfg.architecture or "unknown", cfg.variant, cfg.os_version
+        )
+
     def layer_by_digest(self, digest: Digest) -> Layer:
         for layer in self.layers():
             if layer.digest == digest:
@@ -74,8 +82,21 @@ class ImageIndex(ABC):
     def image(self, desc: Descriptor) -> Image:
         """The image a descriptor of this index points at."""
 
+    def child_index(self, desc: Descriptor) -> ImageIndex:
+        """The index a descriptor of this index points at (indexes may nest); sources override."""
+        raise KilnError(
+            f"{type(self).__name__} cannot open the nested index {desc.digest}",
+            hint="nested indexes are read from OCI layouts; flatten the index with skopeo copy --all",
+        )
+
     def index(self) -> Index:
         return Index.from_bytes(self.raw_index())
+
+    def images(self) -> tuple[Image, ...]:
+        """Every image manifest directly in this index (attestations included), in index order."""
+        return tuple(
+            self.image(d) for d in self.index().manifests if mediatypes.is_image_manifest(d.media_type)
+        )
 
     def digest(self) -> Digest:
         return Digest.of_bytes(self.raw_index())
@@ -104,3 +125,29 @@ class StaticImage(Image):
 
     def layers(self) -> tuple[Layer, ...]:
         return self._layers
+
+
+class StaticIndex(ImageIndex):
+    """An index assembled in memory from images (and nested indexes) it owns."""
+
+    def __init__(self, index: Index, children: dict[Digest, Image | ImageIndex]) -> None:
+        missing = [str(d.digest) for d in index.manifests if d.digest not in children]
+        if missing:
+            raise KilnError(f"internal: index entries without an image: {', '.join(missing)}")
+        self._raw = index.to_bytes()
+        self._children = children
+
+    def raw_index(self) -> bytes:
+        return self._raw
+
+    def image(self, desc: Descriptor) -> Image:
+        child = self._children[desc.digest]
+        if not isinstance(child, Image):
+            raise KilnError(f"{desc.digest} is an index, not an image")
+        return child
+
+    def child_index(self, desc: Descriptor) -> ImageIndex:
+        child = self._children[desc.digest]
+        if not isinstance(child, ImageIndex):
+            raise KilnError(f"{desc.digest} is an image, not an index")
+        return child

@@ -91,4 +91,6 @@ def with_media_type(layer: Layer, media_type: str) -> Layer:
     """The same bytes under another media type of the same compression (OCI <-> Docker)."""
     if media_type == layer.media_type:
         return layer
+    if isinstance(layer, FileLayer):
+        return FileLayer(layer.path, layer.digest, layer.diff_id, layer.size, media_type)
     return BlobLayer(layer.digest, layer.diff_id, layer.size, media_type, layer.open_compressed)

@@ -9,9 +9,9 @@ from kiln.digest import Digest
 from kiln.oci import mediatypes
 from kiln.oci.config import History, ImageConfig
 from kiln.oci.descriptor import Descriptor
-from kiln.oci.image import Image, StaticImage
+from kiln.oci.image import Image, ImageIndex, StaticImage, StaticIndex
 from kiln.oci.layer import Layer, with_media_type
-from kiln.oci.manifest import Manifest
+from kiln.oci.manifest import Index, Manifest
 
 
 def _assemble(
@@ -77,13 +77,39 @@ def epoch_timestamp(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_HOST_DEPENDENT = frozenset({"container", "docker_version", "container_config"})
+
+
 def canonical(image: Image, epoch: int = 0) -> Image:
-    """Every time in the config set to ``epoch`` (``--reproducible``); layers are expected to be too."""
+    """The config without times or host traces, as kaniko's ``--reproducible`` (ggcr ``mutate.Canonical``).
+
+    Every ``created`` becomes ``epoch``; history authors, the builder's hostname, container id and
+    Docker version go. Layer contents are the builder's job: it writes them with fixed mtimes.
+    """
     stamp = epoch_timestamp(epoch)
     config = image.config()
+    run = config.config
+    run = replace(run, extra={k: v for k, v in run.extra.items() if k != "Hostname"})
     config = replace(
         config,
         created=stamp,
-        history=tuple(replace(h, created=stamp) for h in config.history),
+        config=run,
+        history=tuple(replace(h, created=stamp, author="") for h in config.history),
+        extra={k: v for k, v in config.extra.items() if k not in _HOST_DEPENDENT},
     )
     return with_config(image, config)
+
+
+def new_index(images: tuple[Image | ImageIndex, ...], docker: bool = False) -> ImageIndex:
+    """An index of ``images``; each image entry carries the platform its config declares."""
+    descs = []
+    children: dict[Digest, Image | ImageIndex] = {}
+    for child in images:
+        if isinstance(child, Image):
+            desc = replace(child.descriptor(), platform=child.platform())
+        else:
+            raw = child.raw_index()
+            desc = Descriptor(child.media_type(), Digest.of_bytes(raw), len(raw))
+        descs.append(desc)
+        children[desc.digest] = child
+    return StaticIndex(Index(mediatypes.index_type(docker), tuple(descs)), children)

@@ -85,10 +85,10 @@ class Platform:
         """Whether an image for ``self`` satisfies a request for ``wanted`` (both normalised)."""
         if self.os != wanted.os or self.architecture != wanted.architecture:
             return False
-        if wanted.variant is None and wanted.architecture not in _DEFAULT_VARIANT:
-            return True
         if wanted.os_version and self.os_version and wanted.os_version != self.os_version:
             return False
+        if wanted.variant is None and wanted.architecture not in _DEFAULT_VARIANT:
+            return True
         return self._variant_or_default() == wanted._variant_or_default()
 
     def __str__(self) -> str:

@@ -29,11 +29,18 @@ def write_digest_file(target: str, digest: Digest, put: object | None = None) ->
     atomic_write(Path(target), data)
 
 
+def kaniko_repository_name(ref: Reference) -> str:
+    """The repository as kaniko (go-containerregistry) spells it: Docker Hub is ``index.docker.io``."""
+    return f"{ref.api_host}/{ref.repository}"
+
+
 def image_names_with_digest(destinations: Sequence[Reference], digest: Digest, with_tag: bool) -> str:
-    """One line per destination: ``repo@digest`` or ``repo:tag@digest``."""
+    """One line per destination: ``repo@digest`` or ``repo:tag@digest``, names spelled as kaniko does."""
     lines = []
     for ref in destinations:
-        name = f"{ref.name}:{ref.tag or 'latest'}" if with_tag else ref.name
+        name = kaniko_repository_name(ref)
+        if with_tag:
+            name = f"{name}:{ref.tag or 'latest'}"
         lines.append(f"{name}@{digest}\n")
     return "".join(lines)
 

@@ -14,7 +14,7 @@ from typing import IO, BinaryIO
 
 from kiln.digest import CHUNK, Digest, VerifyingReader
 from kiln.errors import DigestMismatch, KilnError
-from kiln.oci import Descriptor, Image, ImageIndex, Index, mediatypes
+from kiln.oci import Descriptor, Image, ImageIndex, Index, Platform, mediatypes
 from kiln.oci.layer import BlobLayer, Layer
 from kiln.storage.atomic import atomic_file, atomic_write, locked
 
@@ -23,6 +23,7 @@ INDEX_FILE = "index.json"
 LOCK_FILE = ".kiln.lock"
 REF_NAME = "org.opencontainers.image.ref.name"
 _LAYOUT_BYTES = b'{"imageLayoutVersion":"1.0.0"}'
+_MAX_NESTING = 4
 
 
 class Layout:
@@ -90,6 +91,24 @@ class Layout:
             ]
             self._write_index(Index(index.media_type, (*kept, desc), index.annotations))
 
+    def write_index(self, index: ImageIndex) -> Descriptor:
+        """Every image of ``index`` (nested indexes too), then the index blob; returns its descriptor."""
+        for child in index.index().manifests:
+            if mediatypes.is_index(child.media_type):
+                self.write_index(index.child_index(child))
+            else:
+                self.write_image(index.image(child))
+        raw = index.raw_index()
+        self.write_bytes_blob(raw)
+        return Descriptor(index.media_type(), Digest.of_bytes(raw), len(raw))
+
+    def append_index(self, index: ImageIndex, annotations: Mapping[str, str] | None = None) -> Descriptor:
+        desc = self.write_index(index)
+        if annotations:
+            desc = Descriptor(desc.media_type, desc.digest, desc.size, annotations=dict(annotations))
+        self.add_to_index(desc)
+        return desc
+
     def append_image(self, image: Image, annotations: Mapping[str, str] | None = None) -> Descriptor:
         desc = self.write_image(image)
         if annotations:
@@ -148,6 +167,25 @@ class Layout:
     def image(self, desc: Descriptor) -> LayoutImage:
         return LayoutImage(self, desc)
 
+    def open_image(
+        self,
+        *,
+        digest: Digest | None = None,
+        ref_name: str | None = None,
+        platform: Platform | None = None,
+    ) -> LayoutImage:
+        """The image named by digest or ref name; an index resolves to its image for ``platform``.
+
+        ``platform`` defaults to the host's, as for a base image pulled from a registry.
+        """
+        desc = self.find(digest=digest, ref_name=ref_name)
+        wanted = platform or Platform.host()
+        for _ in range(_MAX_NESTING):
+            if not mediatypes.is_index(desc.media_type):
+                return LayoutImage(self, desc)
+            desc = self.image_index(desc).index().select(wanted)
+        raise KilnError(f"indexes in {self.root} nest deeper than {_MAX_NESTING} levels")
+
     def image_index(self, desc: Descriptor) -> LayoutIndex:
         return LayoutIndex(self, desc)
 
@@ -190,6 +228,8 @@ class LayoutImage(Image):
 
 class LayoutIndex(ImageIndex):
     def __init__(self, layout: Layout, desc: Descriptor) -> None:
+        if not mediatypes.is_index(desc.media_type):
+            raise KilnError(f"{desc.digest} in {layout.root} is not an image index ({desc.media_type})")
         self._layout = layout
         self._raw = layout.read_blob(desc.digest)
 
@@ -198,6 +238,9 @@ class LayoutIndex(ImageIndex):
 
     def image(self, desc: Descriptor) -> Image:
         return LayoutImage(self._layout, desc)
+
+    def child_index(self, desc: Descriptor) -> ImageIndex:
+        return LayoutIndex(self._layout, desc)
 
 
 def write_oci_layout(path: Path, image: Image, ref_name: str | None = None) -> Descriptor:

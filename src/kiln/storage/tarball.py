@@ -2,6 +2,8 @@
 
 Layout as ``docker save`` and go-containerregistry write it: ``manifest.json`` naming the config file
 and the layer files, a ``repositories`` map, the config as ``sha256:<hex>``, layers as ``<hex>.tar.gz``.
+Every layer is hashed while it is copied in, so a corrupted source blob fails the write (and leaves no
+file behind) instead of producing a tarball that ``docker load`` rejects later.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from kiln.oci import Image
+from kiln.digest import VerifyingReader
+from kiln.errors import KilnError
+from kiln.oci import Image, Layer
+from kiln.reference import Reference
 from kiln.storage.atomic import atomic_file
 
 
@@ -25,21 +30,45 @@ def _info(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
+def repo_tag(name: str | Reference) -> str:
+    """The ``RepoTags`` entry for a destination: ``repo:tag`` as ``docker images`` shows it."""
+    if isinstance(name, Reference):
+        tagged = name.with_tag(name.tag or "latest")
+        return tagged.familiar
+    _, sep, tail = name.rpartition(":")
+    if sep and "/" not in tail and "@" not in name:
+        return name
+    if "@" in name:
+        raise KilnError(f"cannot name an image {name!r} in a tarball", hint="give a tag, not a digest")
+    return f"{name}:latest"
+
+
 def _split_tag(tag: str) -> tuple[str, str]:
-    head, sep, tail = tag.rpartition(":")
-    if sep and "/" not in tail:
-        return head, tail
-    return tag, "latest"
+    head, _, tail = tag.rpartition(":")
+    return head, tail
 
 
-def write_docker_tarball(path: Path, image: Image, tags: Sequence[str]) -> None:
-    """Write ``image`` under every name in ``tags`` (``repo:tag`` strings) to ``path``."""
+def _add_layer(tar: tarfile.TarFile, name: str, layer: Layer) -> None:
+    with layer.open_compressed() as blob:
+        reader = VerifyingReader(blob, layer.digest, layer.size)
+        try:
+            tar.addfile(_info(name, layer.size), reader)  # type: ignore[arg-type]
+        except OSError as err:  # tarfile's "unexpected end of data": the blob is shorter than its size
+            raise KilnError(f"layer {layer.digest} is shorter than its {layer.size} bytes: {err}") from None
+        reader.read(1)  # reach EOF so the digest is checked
+
+
+def write_docker_tarball(path: Path, image: Image, tags: Sequence[str | Reference]) -> None:
+    """Write ``image`` under every name in ``tags`` to ``path`` (one image, several tags, as kaniko)."""
+    names = [repo_tag(t) for t in tags]
     config_name = f"sha256:{image.config_descriptor().digest.hex}"
-    layer_names = [f"{layer.digest.hex}.tar.gz" for layer in image.layers()]
-    manifest = [{"Config": config_name, "RepoTags": list(tags), "Layers": layer_names}]
+    layers = image.layers()
+    layer_names = [f"{layer.digest.hex}.tar.gz" for layer in layers]
+    manifest = [{"Config": config_name, "RepoTags": names, "Layers": layer_names}]
     repositories: dict[str, dict[str, str]] = {}
-    top_layer = image.config().rootfs_diff_ids[-1].hex if image.config().rootfs_diff_ids else ""
-    for tag in tags:
+    diff_ids = image.config().rootfs_diff_ids
+    top_layer = diff_ids[-1].hex if diff_ids else ""
+    for tag in names:
         repo, name = _split_tag(tag)
         repositories.setdefault(repo, {})[name] = top_layer
     with (
@@ -49,14 +78,16 @@ def write_docker_tarball(path: Path, image: Image, tags: Sequence[str]) -> None:
         raw_config = image.raw_config()
         tar.addfile(_info(config_name, len(raw_config)), io.BytesIO(raw_config))
         seen: set[str] = set()
-        for layer, name in zip(image.layers(), layer_names, strict=True):
+        for layer, name in zip(layers, layer_names, strict=True):
             if name in seen:
                 continue
             seen.add(name)
-            with layer.open_compressed() as blob:
-                tar.addfile(_info(name, layer.size), blob)
+            _add_layer(tar, name, layer)
         for name, data in (
             ("manifest.json", json.dumps(manifest).encode()),
             ("repositories", json.dumps(repositories).encode()),
         ):
             tar.addfile(_info(name, len(data)), io.BytesIO(data))
+
+
+__all__ = ["repo_tag", "write_docker_tarball"]
