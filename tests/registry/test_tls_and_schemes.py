@@ -11,6 +11,9 @@ from kiln.reference import Reference
 from kiln.registry.client import RegistryClient
 from kiln.registry.options import RegistryOptions
 
+# these tests skip TLS verification on purpose; urllib3 warns about each such request
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+
 
 @pytest.fixture(scope="module")
 def tls_image(registry_tls: RegistryServer, busybox_layout: LayoutImage) -> Reference:
