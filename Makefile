@@ -5,6 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := docker-registry skopeo umoci oci-image-tool busybox-static buildah git
 STAMP := $(VENV)/.installed
+LINT_DIRS := $(wildcard src tests bench examples)
 
 .PHONY: demo test deps apt services lint typecheck unit bench clean
 
@@ -27,8 +28,8 @@ demo: deps apt
 	bash examples/demo.sh
 
 lint: deps
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check $(LINT_DIRS)
+	$(VENV)/bin/ruff format --check $(LINT_DIRS)
 
 typecheck: deps
 	$(VENV)/bin/mypy
