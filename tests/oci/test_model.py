@@ -235,3 +235,165 @@ def test_layer_media_type_refuses_zstd_for_docker() -> None:
     assert mediatypes.layer_media_type("zstd", docker=False) == mediatypes.OCI_LAYER_ZSTD
     with pytest.raises(KilnError, match="zstd"):
         mediatypes.layer_media_type("zstd", docker=True)
+
+
+@pytest.mark.parametrize("key", ["Cmd", "Entrypoint", "Shell"])
+def test_empty_list_and_null_stay_distinct(key: str) -> None:
+    """Docker tells ``CMD []`` (an empty command) from no CMD at all; the round trip keeps both."""
+    empty = ImageConfig.from_bytes(json.dumps({"config": {key: []}}).encode())
+    null = ImageConfig.from_bytes(json.dumps({"config": {key: None}}).encode())
+    attr = key.lower()
+    assert getattr(empty.config, attr) == ()
+    assert getattr(null.config, attr) is None
+    assert json.loads(empty.to_bytes())["config"][key] == []
+    assert key not in json.loads(null.to_bytes())["config"]
+
+
+def test_canonical_drops_host_traces_like_ggcr() -> None:
+    raw = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "created": "2024-05-05T10:00:00.123Z",
+            "container": "3f2a",
+            "docker_version": "24.0",
+            "container_config": {"Hostname": "3f2a"},
+            "moby.buildkit.buildinfo.v1": "kept",
+            "config": {"Hostname": "3f2a", "Env": ["A=1"]},
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "history": [{"created": "2024-01-01T00:00:00Z", "author": "me", "created_by": "RUN x"}],
+        }
+    ).encode()
+    img = mutate.new_image(ImageConfig.from_bytes(raw))
+    canon = json.loads(mutate.canonical(img, 1700000000).raw_config())
+    assert canon["created"] == "2023-11-14T22:13:20Z"
+    assert canon["history"] == [{"created": "2023-11-14T22:13:20Z", "created_by": "RUN x"}]
+    assert canon["config"] == {"Env": ["A=1"]}
+    for gone in ("container", "docker_version", "container_config"):
+        assert gone not in canon
+    assert canon["moby.buildkit.buildinfo.v1"] == "kept"
+
+
+@pytest.mark.parametrize(
+    ("desc", "match"),
+    [
+        ({"mediaType": "x", "digest": str(D1), "size": 1, "annotations": {"a": 1}}, "annotations"),
+        ({"mediaType": "x", "digest": str(D1), "size": 1, "urls": "http://x"}, "urls"),
+        ({"mediaType": 5, "digest": str(D1), "size": 1}, "mediaType"),
+        ({"mediaType": "x", "digest": str(D1), "size": True}, "size"),
+        ({"mediaType": "x", "size": 1}, "missing 'digest'"),
+        ("not an object", "expected an object"),
+    ],
+)
+def test_descriptor_rejects_bad_fields(desc: object, match: str) -> None:
+    with pytest.raises(KilnError, match=match):
+        Descriptor.from_json(desc)
+
+
+def test_descriptor_round_trip_with_every_field() -> None:
+    d = Descriptor(
+        mediatypes.OCI_MANIFEST,
+        D1,
+        7,
+        annotations={"org.opencontainers.image.ref.name": "v1"},
+        platform=Platform.normalised(
+            "windows", "amd64", os_version="10.0.17763.1234", os_features=("win32k",)
+        ),
+        urls=("https://example.invalid/blob",),
+        artifact_type="application/x",
+    )
+    again = Descriptor.from_json(json.loads(json.dumps(d.to_json())))
+    assert again == d
+    assert d.to_json()["platform"]["os.version"] == "10.0.17763.1234"
+
+
+def test_platform_os_version_must_agree_when_both_given() -> None:
+    offered = Platform.normalised("windows", "amd64", os_version="10.0.17763.1")
+    assert offered.matches(Platform.normalised("windows", "amd64"))
+    assert offered.matches(Platform.normalised("windows", "amd64", os_version="10.0.17763.1"))
+    assert not offered.matches(Platform.normalised("windows", "amd64", os_version="10.0.20348.1"))
+
+
+def test_platform_json_and_str() -> None:
+    p = Platform.parse("linux/arm/v6")
+    assert str(p) == "linux/arm/v6"
+    assert p.to_json() == {"architecture": "arm", "os": "linux", "variant": "v6"}
+    assert Platform.from_json(p.to_json()) == p
+    with pytest.raises(KilnError, match="invalid platform object"):
+        Platform.from_json({"os": "linux"})
+
+
+def test_index_skips_attestations_and_rejects_bad_input() -> None:
+    att = Descriptor(
+        mediatypes.OCI_MANIFEST,
+        D1,
+        3,
+        annotations={"vnd.docker.reference.type": "attestation-manifest"},
+        platform=Platform("unknown", "unknown"),
+    )
+    real = Descriptor(mediatypes.OCI_MANIFEST, D2, 3, platform=Platform.parse("linux/amd64"))
+    idx = Index(mediatypes.OCI_INDEX, (att, real))
+    assert idx.select(Platform.parse("linux/amd64")) == real
+    with pytest.raises(KilnError, match=r"available: linux/amd64;"):
+        idx.select(Platform.parse("linux/riscv64"))
+    with pytest.raises(KilnError, match="unexpected mediaType"):
+        Index.from_bytes(b'{"schemaVersion":2,"mediaType":"' + mediatypes.OCI_MANIFEST.encode() + b'"}')
+    with pytest.raises(KilnError, match="not a list"):
+        Index.from_bytes(b'{"schemaVersion":2,"manifests":{}}')
+
+
+def test_new_index_carries_platforms_and_resolves_children(tmp_path: Path) -> None:
+    amd = mutate.new_image(ImageConfig(architecture="amd64", os="linux"))
+    arm = mutate.new_image(ImageConfig(architecture="arm64", os="linux", variant="v8"))
+    idx = mutate.new_index((amd, arm))
+    parsed = idx.index()
+    assert parsed.media_type == mediatypes.OCI_INDEX
+    assert [str(d.platform) for d in parsed.manifests] == ["linux/amd64", "linux/arm64"]
+    chosen = parsed.select(Platform.parse("linux/aarch64"))
+    assert idx.image(chosen).digest() == arm.digest()
+    assert [i.digest() for i in idx.images()] == [amd.digest(), arm.digest()]
+    assert idx.digest() == Digest.of_bytes(idx.raw_index())
+    outer = mutate.new_index((idx,), docker=True)
+    inner_desc = outer.index().manifests[0]
+    assert outer.media_type() == mediatypes.DOCKER_MANIFEST_LIST
+    assert outer.child_index(inner_desc).digest() == idx.digest()
+    with pytest.raises(KilnError, match="is an index, not an image"):
+        outer.image(inner_desc)
+
+
+def test_layer_by_digest_and_media_types(tmp_path: Path) -> None:
+    layer = _gz_layer(tmp_path, b"x", docker=True)
+    img = mutate.new_image(ImageConfig(architecture="amd64"), (layer,), docker=False)
+    got = img.layer_by_digest(layer.digest)
+    assert got.media_type == mediatypes.OCI_LAYER_GZIP
+    assert isinstance(got, FileLayer) and got.path == layer.path
+    with pytest.raises(KilnError, match="has no layer"):
+        img.layer_by_digest(D1)
+    assert mediatypes.is_index(mediatypes.DOCKER_MANIFEST_LIST)
+    assert mediatypes.is_image_manifest(mediatypes.DOCKER_MANIFEST)
+    assert mediatypes.is_docker(mediatypes.DOCKER_LAYER_GZIP) and not mediatypes.is_docker(
+        mediatypes.OCI_LAYER
+    )
+    assert mediatypes.layer_compression(mediatypes.OCI_LAYER_NONDIST_GZIP) == "gzip"
+    assert mediatypes.layer_compression(mediatypes.OCI_CONFIG) is None
+    assert mediatypes.layer_media_type("gzip", docker=True) == mediatypes.DOCKER_LAYER_GZIP
+
+
+def test_foreign_layers_keep_their_type_when_retyped(tmp_path: Path) -> None:
+    layer = _gz_layer(tmp_path, b"x")
+    foreign = FileLayer(layer.path, layer.digest, layer.diff_id, layer.size, mediatypes.DOCKER_FOREIGN_LAYER)
+    img = mutate.with_media_types(mutate.new_image(ImageConfig(), (foreign,), docker=True), docker=False)
+    assert img.manifest().layers[0].media_type == mediatypes.DOCKER_FOREIGN_LAYER
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_file_layer_streams_uncompressed(tmp_path: Path, kind: str) -> None:
+    payload = bytes(range(256)) * 8192  # 2 MiB: more than one read buffer
+    blob = gzip.compress(payload) if kind == "gzip" else zstandard.ZstdCompressor().compress(payload)
+    path = tmp_path / "blob"
+    path.write_bytes(blob)
+    mt = mediatypes.OCI_LAYER_GZIP if kind == "gzip" else mediatypes.OCI_LAYER_ZSTD
+    layer = FileLayer(path, Digest.of_bytes(blob), Digest.of_bytes(payload), len(blob), mt)
+    for _ in range(2):  # re-openable
+        with layer.open_uncompressed() as f:
+            assert Digest.of_stream(f)[0] == layer.diff_id
