@@ -14,6 +14,34 @@ from kiln.cli.values import parse_bool
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# flag -> environment variable that sets it too (how each combines with the flag: docs/flags.md)
+ENV_ALIASES: dict[str, str] = {
+    "no-push": "KANIKO_NO_PUSH",
+    "registry-mirror": "KANIKO_REGISTRY_MIRROR",
+    "registry-map": "KANIKO_REGISTRY_MAP",
+    "kaniko-dir": "KANIKO_DIR",
+}
+# deprecated spelling -> the flag it sets
+DEPRECATED_ALIASES: dict[str, str] = {
+    "snapshotMode": "snapshot-mode",
+    "customPlatform": "custom-platform",
+    "tarPath": "tar-path",
+    "whitelist-var-run": "ignore-var-run",
+}
+# flags kaniko does not have
+KILN_EXTRAS = ("isolation", "secret", "generate-provenance")
+# how values of non-scalar flags are written
+VALUE_SYNTAX: dict[str, str] = {
+    "registry-certificate": "registry=path (map)",
+    "registry-client-cert": "registry=cert,key (map)",
+    "registry-map": "orig=mirror[;orig=mirror] (multi-map)",
+    "git": "git options",
+    "cache-ttl": "duration",
+    "build-arg": "KEY[=VALUE] (list)",
+    "label": "KEY=VALUE (list)",
+    "secret": "id=..,src=.. or id=..,env=.. (list)",
+}
+
 
 class GoBool(click.ParamType):  # type: ignore[type-arg]
     name = "bool"
@@ -179,6 +207,7 @@ def executor_flags(f: F) -> F:
         multi_flag(
             "--secret", help="id=NAME,src=FILE or id=NAME,env=VAR: secret for RUN --mount=type=secret"
         ),
+        bool_flag("--generate-provenance", False, "attach a SLSA provenance attestation to the image"),
     ]
     for deco in reversed(decorators):
         f = deco(f)

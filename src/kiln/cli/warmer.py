@@ -9,7 +9,9 @@ import click
 from kiln.cli import logs
 from kiln.cli.flags import bool_flag, log_flags, multi_flag, registry_flags, string_flag
 from kiln.cli.render import KilnCommand
-from kiln.errors import NotSupportedYet
+from kiln.cli.support import reject_unsupported_command
+from kiln.cli.values import parse_duration
+from kiln.oci import Platform
 
 
 def warmer_flags(f: Any) -> Any:
@@ -31,10 +33,13 @@ def warmer_flags(f: Any) -> Any:
 
 
 def run_warm(params: dict[str, Any]) -> None:
+    """Check the flags, then warm the cache (not implemented yet: fails with exit 2)."""
     logs.configure(params["verbosity"], params["log_format"], params["log_timestamp"])
-    raise NotSupportedYet(
-        "the warmer is not supported yet (base-image cache)", hint="build without --cache for now"
-    )
+    if params["cache_ttl"]:
+        parse_duration(params["cache_ttl"], "--cache-ttl")
+    if params["customplatform"]:
+        Platform.parse(params["customplatform"])
+    reject_unsupported_command("warmer")
 
 
 @click.command(cls=KilnCommand, context_settings={"help_option_names": ["-h", "--help"]})
