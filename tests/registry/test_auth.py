@@ -124,3 +124,55 @@ def test_tokens_renewed_before_they_expire(registry_token: RegistryServer) -> No
     renewed = tokens.header(registry_token.host, challenge, scopes)
     assert renewed is not None and renewed != first
     assert renewed.startswith("Bearer ")
+
+
+def test_open_ping_but_protected_repository(registry_basic: RegistryServer, tmp_path: Path) -> None:
+    """Some registries answer /v2/ anonymously and challenge only per repository: the challenge is adopted."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from typing import Any
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            if self.path == "/v2/":
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+                return
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            resp = requests.get(registry_basic.url + self.path, headers=headers, timeout=10)
+            self.send_response(resp.status_code)
+            for key, value in resp.headers.items():
+                if key.lower() not in (
+                    "transfer-encoding",
+                    "connection",
+                    "content-length",
+                    "content-encoding",
+                ):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(resp.content)))
+            self.end_headers()
+            self.wfile.write(resp.content)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proxied = RegistryServer(
+            **{**registry_basic.__dict__, "host": f"127.0.0.1:{server.server_address[1]}"}
+        )
+        with RegistryClient(options_for(proxied, tmp_path), _keychain_for(proxied)) as client:
+            assert client.list_tags(Reference.parse(proxied.ref("auth/none")).context()) == []
+            assert client.transport.endpoint(proxied.host, False).challenge is not None
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _keychain_for(server: RegistryServer) -> Keychain:
+    return Keychain([StaticProvider({server.host: Credential(server.username, server.password)})])

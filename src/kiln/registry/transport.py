@@ -193,15 +193,18 @@ class Transport:
                 return self._send_following(method, url, host, push, h, body, stream, follow_redirects)
 
             resp = self._with_retries(attempt, what, url, retries)
-            if resp.status_code == 401 and not auth_refreshed and endpoint.challenge is not None:
+            fresh = None
+            if resp.status_code == 401 and not auth_refreshed:
+                fresh = pick_challenge(parse_challenges(resp.headers.get("WWW-Authenticate", "")))
+            if fresh is not None or (resp.status_code == 401 and not auth_refreshed and endpoint.challenge):
                 resp.close()
                 auth_refreshed = True
                 self.tokens.forget(host, scope_list)
-                fresh = pick_challenge(parse_challenges(resp.headers.get("WWW-Authenticate", "")))
                 if fresh is not None and fresh.params.get("scope"):
                     # insufficient_scope: the registry names what it wants (e.g. delete); ask for that as well
                     scope_list = sorted(set(scope_list) | set(fresh.params["scope"].split(" ")))
-                if fresh is not None and fresh.scheme != endpoint.challenge.scheme:
+                if fresh is not None and _different_authority(endpoint.challenge, fresh):
+                    # /v2/ was open (or pointed elsewhere) but this repository wants other credentials
                     endpoint = Endpoint(endpoint.base, fresh)
                     with self._lock:
                         self._endpoints[(host, push)] = endpoint
@@ -280,3 +283,13 @@ class Transport:
             attempt += 1
             log.info("%s: retrying (%d/%d) in %.1fs", what, attempt, retries, delay)
             self.sleep(delay)
+
+
+def _different_authority(old: Challenge | None, new: Challenge) -> bool:
+    if old is None:
+        return True
+    return (old.scheme, old.params.get("realm"), old.params.get("service")) != (
+        new.scheme,
+        new.params.get("realm"),
+        new.params.get("service"),
+    )
