@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import click
 import pytest
@@ -123,9 +124,12 @@ def test_kaniko_no_push_env_overrides(env: str, expected: bool) -> None:
     assert o.no_push is expected
 
 
-def test_kaniko_dir_env_and_flag() -> None:
-    assert _parse(["--no-push"], {"KANIKO_DIR": "/k2"}).kaniko_dir == "/k2"
-    assert _parse(["--no-push", "--kaniko-dir", "/k3"], {"KANIKO_DIR": "/k2"}).kaniko_dir == "/k3"
+def test_kaniko_dir_env_and_flag(tmp_path: Path) -> None:
+    k2, k3 = str(tmp_path / "k2"), str(tmp_path / "k3")
+    o = _parse(["--no-push"], {"KANIKO_DIR": k2})
+    assert o.kaniko_dir == k2 and o.work_dir == k2
+    o = _parse(["--no-push", "--kaniko-dir", k3], {"KANIKO_DIR": k2})
+    assert o.kaniko_dir == k3 and o.work_dir == k3 and Path(k3).is_dir()
 
 
 def test_deprecated_aliases_copy_values() -> None:
