@@ -225,6 +225,13 @@ class RegistryClient:
             body=lambda: raw,
         )
         resp.close()
+        stored = resp.headers.get("Docker-Content-Digest")
+        if stored and stored != str(digest):
+            raise RegistryError(
+                f"push manifest {ref}: registry stored it as {stored}, not {digest}",
+                code="MANIFEST_INVALID",
+                hint="the registry rewrote the manifest; pull it by tag to see what it holds",
+            )
         return digest
 
     # -- blobs -----------------------------------------------------------------------------------------------
