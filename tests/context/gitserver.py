@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from helpers import free_port, wait_for_port
+from ctx_helpers import free_port, wait_for_port
 
 
 def _git(*args: str, cwd: Path) -> str:

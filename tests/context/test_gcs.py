@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import SAMPLE, assert_sample, free_port, make_tar_gz
+from ctx_helpers import SAMPLE, assert_sample, free_port, make_tar_gz
 
 from kiln.context import ContextSpec, open_context
 from kiln.errors import ContextError
@@ -57,7 +57,7 @@ def test_gcs_missing_bucket(gcs_host: str, tmp_path: Path) -> None:
 
 
 def test_gcs_missing_key(gcs_host: str, tmp_path: Path) -> None:
-    with pytest.raises(ContextError, match="no object 'nope.tar.gz' in bucket 'ctx'"):
+    with pytest.raises(ContextError, match=r"no object 'nope\.tar\.gz' in bucket 'ctx'"):
         fetch("gs://ctx/nope.tar.gz", gcs_host, tmp_path)
 
 

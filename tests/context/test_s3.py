@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import SAMPLE, assert_sample, free_port, make_tar_gz
+from ctx_helpers import SAMPLE, assert_sample, free_port, make_tar_gz
 
 from kiln.context import ContextSpec, open_context
 from kiln.errors import ContextError
@@ -75,7 +75,7 @@ def test_s3_missing_bucket(s3_endpoint: str, tmp_path: Path) -> None:
 
 
 def test_s3_missing_key(s3_endpoint: str, tmp_path: Path) -> None:
-    with pytest.raises(ContextError, match="no object 'builds/missing.tar.gz' in bucket 'ctx'"):
+    with pytest.raises(ContextError, match=r"no object 'builds/missing\.tar\.gz' in bucket 'ctx'"):
         fetch("s3://ctx/builds/missing.tar.gz", env(s3_endpoint), tmp_path)
 
 

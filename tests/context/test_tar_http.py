@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from helpers import SAMPLE, assert_sample, make_tar_gz
+from ctx_helpers import SAMPLE, assert_sample, make_tar_gz
 
 from kiln.context import ContextSpec, open_context
 from kiln.errors import ContextError
