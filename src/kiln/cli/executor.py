@@ -12,7 +12,7 @@ from kiln.build.options import BuildOptions
 from kiln.cli import logs
 from kiln.cli.buildopts import executor_options
 from kiln.cli.flags import executor_flags
-from kiln.cli.render import KilnCommand
+from kiln.cli.render import KilnGroup
 from kiln.cli.scrub import CREDENTIAL_VARIABLES, Scrubber
 from kiln.cli.support import reject_unsupported
 
@@ -74,9 +74,21 @@ def run_build(ctx: click.Context, params: dict[str, Any]) -> None:
     build(options)
 
 
-@click.command(cls=KilnCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=KilnGroup,
+    invoke_without_command=True,
+    no_args_is_help=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @executor_flags
 @click.pass_context
 def executor(ctx: click.Context, /, **params: Any) -> None:
     """Build a container image from a Dockerfile and push it (kaniko-compatible flags)."""
-    run_build(ctx, params)
+    if ctx.invoked_subcommand is None:
+        run_build(ctx, params)
+
+
+@executor.command("version")
+def executor_version() -> None:
+    """Print kiln's version (as kaniko's 'executor version')."""
+    click.echo(f"kiln version : {__version__}")

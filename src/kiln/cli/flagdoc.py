@@ -24,8 +24,9 @@ when it is out of date.
 
 ## Value syntax
 - Boolean flags work as in Go's pflag: `--no-push`, `--no-push=true`, `--no-push=false` (also
-  `1`, `0`, `t`, `f`, `TRUE`, `False`, ...). kiln also takes `--no-push false` (with a space),
-  where kaniko would see `false` as a stray argument; a word that is not a boolean is an error.
+  `1`, `0`, `t`, `f`, `TRUE`, `False`, ...). As in kaniko, a bare boolean flag never takes the next
+  word as its value: `--no-push false` is `--no-push` followed by a stray `false` (an error).
+- `executor version` prints kiln's version, as kaniko's `executor version` does.
 - Repeatable flags (`list`): give the flag once per value.
 - Maps: `key=value`, repeatable, later wins. Multi-maps (`--registry-map`): one value may hold
   several `key=value` pairs separated by `;`; values accumulate per key and are tried in order.

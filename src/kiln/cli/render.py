@@ -53,13 +53,42 @@ def run_main(cmd: click.Command, args: Sequence[str] | None, prog_name: str | No
         fail(f"internal error: {type(err).__name__}: {err} (run with --verbosity=debug for details)", 1)
 
 
+def pflag_bools(cmd: click.Command, args: list[str]) -> list[str]:
+    """Make a bare boolean flag never take the next word as its value, as Go's pflag.
+
+    Boolean options accept ``--flag=false`` and so are declared with an optional value; left alone,
+    click would read ``--no-push version`` as ``--no-push=version``. Spelling the bare flag as
+    ``--flag=true`` leaves the next word where kaniko leaves it.
+    """
+    from kiln.cli.flags import GoBool
+
+    bare: dict[str, str] = {}
+    for param in cmd.params:
+        if isinstance(param, click.Option) and isinstance(param.type, GoBool):
+            long = next(o for o in reversed(param.opts) if o.startswith("--"))
+            for opt in param.opts:
+                bare[opt] = f"{long}=true"
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        out.append(bare.get(arg, arg))
+    return out
+
+
 class KilnCommand(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, pflag_bools(self, args))
+
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         return run_main(self, args, prog_name, **extra)
 
 
 class KilnGroup(click.Group):
     command_class = KilnCommand
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, pflag_bools(self, args))
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         return run_main(self, args, prog_name, **extra)
