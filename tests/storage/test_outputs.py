@@ -150,7 +150,7 @@ def test_digest_file_put_to_http_endpoint(tmp_path: Path) -> None:
     received: list[bytes] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             received.append(self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(201 if self.path == "/ok" else 403)
             self.send_header("Content-Length", "0")

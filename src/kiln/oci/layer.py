@@ -11,6 +11,7 @@ from kiln.compression import decompress
 from kiln.digest import Digest
 from kiln.oci import mediatypes
 from kiln.oci.descriptor import Descriptor
+from kiln.oci.streams import UncompressedStream
 
 __all__ = ["BlobLayer", "FileLayer", "Layer", "decompress"]
 
@@ -40,8 +41,14 @@ class Layer(ABC):
         """A fresh stream of the blob's bytes."""
 
     def open_uncompressed(self) -> BinaryIO:
-        """A fresh stream of the uncompressed tar."""
-        return decompress(self.open_compressed(), mediatypes.layer_compression(self.media_type))
+        """A fresh stream of the uncompressed tar.
+
+        Read to its end, it has also read the whole blob, so a source that verifies digests has checked
+        it; bytes that do not decompress raise LayerError (or DigestMismatch when the blob is corrupt).
+        """
+        return UncompressedStream.open(
+            self.digest, self.open_compressed(), mediatypes.layer_compression(self.media_type)
+        )
 
     def descriptor(self) -> Descriptor:
         return Descriptor(self.media_type, self.digest, self.size)

@@ -46,11 +46,11 @@ class Layout:
         return self.root / "blobs" / digest.algorithm / digest.hex
 
     def has_blob(self, digest: Digest, size: int | None = None) -> bool:
-        path = self.blob_path(digest)
         try:
-            return size is None or path.stat().st_size == size
+            actual = self.blob_path(digest).stat().st_size
         except FileNotFoundError:
             return False
+        return size is None or actual == size
 
     def write_blob(
         self, digest: Digest, opener: Callable[[], IO[bytes] | BinaryIO], size: int | None = None
