@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fixtures.images import LayoutImage, push_layout
@@ -98,3 +100,30 @@ def test_mutual_tls(registry_mtls: RegistryServer, registry_pki: RegistryPKI) ->
     ):
         client.check_push_permission(ref)
     assert info.value.code in ("TLS", "CONNECTION")
+
+
+def test_missing_tls_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError) as info:
+        RegistryClient(RegistryOptions(registry_certificates={"r.io": str(tmp_path / "nope.pem")}))
+    assert (
+        info.value.code == "TLS"
+        and "nope.pem" in str(info.value)
+        and "--registry-certificate" in str(info.value)
+    )
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(RegistryError):
+        RegistryClient(RegistryOptions(registry_certificates={"r.io": str(bad)}))
+    with pytest.raises(RegistryError) as info:
+        RegistryClient(RegistryOptions(registry_client_certs={"r.io": (str(bad), str(tmp_path / "key.pem"))}))
+    assert "key.pem" in str(info.value)
+
+
+def test_insecure_fallback_does_not_back_off_on_https(
+    http_image: Reference, registry_http: RegistryServer
+) -> None:
+    sleeps: list[float] = []
+    options = RegistryOptions(insecure_registries=(registry_http.host,), image_download_retry=3)
+    with RegistryClient(options, sleep=sleeps.append) as client:
+        assert client.get_manifest(http_image).raw
+    assert sleeps == []

@@ -8,6 +8,7 @@ connections pooled; tests may pass their own session (e.g. with an adapter that 
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 import threading
 import time
@@ -73,14 +74,17 @@ class Transport:
         self.tokens = TokenSource(
             self.session, self._credential, self._tls_kwargs_for_url, options.user_agent
         )
+        for host, client in options.registry_client_certs.items():
+            for path in client:
+                if not os.path.isfile(path):
+                    raise RegistryError(
+                        f"client certificate file {path} for {host} does not exist",
+                        code="TLS",
+                        hint="check --registry-client-cert REGISTRY=CERT,KEY",
+                    )
         for host, ca in options.registry_certificates.items():
             if host not in options.skip_tls_verify_registries and not options.skip_tls_verify:
-                context = ssl.create_default_context()
-                context.load_verify_locations(cafile=ca)
-                client = options.registry_client_certs.get(host)
-                if client:
-                    context.load_cert_chain(client[0], client[1])
-                self.session.mount(f"https://{host}/", _ContextAdapter(context))
+                self.session.mount(f"https://{host}/", _ContextAdapter(_tls_context(host, ca, options)))
 
     # -- per-registry decisions ------------------------------------------------------------------------------
     def _credential(self, host: str) -> Credential:
@@ -126,12 +130,13 @@ class Transport:
         last: RegistryError | None = None
         for scheme in schemes:
             base = f"{scheme}://{host}"
+            retries = self.options.push_retry if push else self.options.image_download_retry
             try:
                 resp = self._with_retries(
                     lambda b=base: self.session.get(b + "/v2/", **self._tls_kwargs(host, push)),  # type: ignore[misc]
                     f"ping registry {host}",
                     base + "/v2/",
-                    self.options.push_retry if push else self.options.image_download_retry,
+                    retries if scheme == schemes[-1] else 0,  # no backoff before falling back to HTTP
                 )
             except RegistryError as err:
                 last = err
@@ -293,3 +298,20 @@ def _different_authority(old: Challenge | None, new: Challenge) -> bool:
         new.params.get("realm"),
         new.params.get("service"),
     )
+
+
+def _tls_context(host: str, ca: str, options: RegistryOptions) -> ssl.SSLContext:
+    """System roots plus ``ca`` (and the host's client certificate), or a clear error naming the file."""
+    context = ssl.create_default_context()
+    try:
+        context.load_verify_locations(cafile=ca)
+        client = options.registry_client_certs.get(host)
+        if client:
+            context.load_cert_chain(client[0], client[1])
+    except (OSError, ssl.SSLError) as err:
+        raise RegistryError(
+            f"cannot load TLS files for {host} ({ca}): {type(err).__name__}: {getattr(err, 'strerror', None) or err}",
+            code="TLS",
+            hint="check --registry-certificate REGISTRY=CA.pem and --registry-client-cert REGISTRY=CERT,KEY",
+        ) from None
+    return context
