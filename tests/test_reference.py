@@ -106,6 +106,8 @@ def test_api_host_and_familiar() -> None:
     hub = Reference.parse("busybox:1")
     assert hub.api_host == "index.docker.io"
     assert hub.familiar == "busybox:1"
+    assert hub.api_name == "index.docker.io/library/busybox"
+    assert Reference.parse("r.io:5000/a/b").api_name == "r.io:5000/a/b"
     assert Reference.parse("user/app").familiar == "user/app:latest"
     local = Reference.parse("localhost:5000/a/b:c")
     assert local.api_host == "localhost:5000"

@@ -75,6 +75,11 @@ class Repository:
     def api_host(self) -> str:
         return DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
 
+    @property
+    def api_name(self) -> str:
+        """``api_host/repository``: the name go-containerregistry (so kaniko) prints, e.g. in digest files."""
+        return f"{self.api_host}/{self.repository}"
+
     def scope(self, *actions: str) -> str:
         """The token scope string, e.g. ``repository:library/busybox:pull,push``."""
         return f"repository:{self.repository}:{','.join(actions or ('pull',))}"
@@ -167,6 +172,11 @@ class Reference:
     def api_host(self) -> str:
         """The host to send API requests to (``index.docker.io`` for Docker Hub)."""
         return self.context().api_host
+
+    @property
+    def api_name(self) -> str:
+        """``index.docker.io/library/busybox`` for Docker Hub: kaniko's spelling of the repository."""
+        return self.context().api_name
 
     @property
     def identifier(self) -> str:
