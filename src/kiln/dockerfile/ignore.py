@@ -66,8 +66,14 @@ def _compile(pattern: str) -> re.Pattern[str]:
                 out.append("\\\\")
         elif ch in _REGEX_SPECIAL:
             out.append("\\" + ch)
-        elif ch in "[]":
-            out.append(ch)
+        elif ch == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                raise re.error("missing closing ]")
+            out.append("[" + pattern[i:end].replace("\\", "\\\\") + "]")
+            i = end + 1
+        elif ch == "]":
+            out.append("\\]")
         else:
             out.append(re.escape(ch) if not ch.isalnum() else ch)
     out.append("$")
