@@ -98,6 +98,12 @@ class AzureBlobSource(ContextSource):
                     hint="check AZURE_STORAGE_ACCESS_KEY or AZURE_STORAGE_CONNECTION_STRING",
                 ) from None
             except HttpResponseError as err:
+                if err.status_code == 403:
+                    code = str(getattr(err, "error_code", "") or "HTTP 403")
+                    raise ContextError(
+                        f"cannot download build context {label}: access denied ({code})",
+                        hint="check AZURE_STORAGE_ACCESS_KEY or AZURE_STORAGE_CONNECTION_STRING",
+                    ) from None
                 raise ContextError(
                     f"cannot download build context {label}: HTTP {err.status_code} {getattr(err, 'error_code', '') or ''}".rstrip()
                 ) from None
