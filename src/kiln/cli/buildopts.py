@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kiln.build.options import BuildOptions, SecretSource
+from kiln.build.options import BuildOptions, CompressionName, SecretSource
 from kiln.cli.logs import FORMATS, normalise_verbosity
 from kiln.cli.values import (
     parse_bool,
@@ -126,6 +126,21 @@ def _absolute_dockerfile(dockerfile: str, cwd: str) -> str:
     return candidate if os.path.exists(candidate) else dockerfile
 
 
+_LEVELS = {"gzip": range(0, 10), "zstd": range(1, 23)}
+
+
+def _check_compression_level(compression: str, level: int) -> None:
+    """-1 (or 0, which kaniko also treats as "default") picks the fast default; else the codec's range."""
+    if level in (-1, 0):
+        return
+    allowed = _LEVELS[compression]
+    if level not in allowed:
+        raise UsageError(
+            f"invalid --compression-level {level} for {compression}",
+            hint=f"use {allowed.start}..{allowed.stop - 1}, or -1 for the default",
+        )
+
+
 def _copy_deprecated(p: dict[str, Any]) -> None:
     """kaniko's deprecated spellings write the same setting, with a warning."""
     for old, new, flag in (
@@ -169,17 +184,14 @@ def executor_options(
         raise UsageError(f"invalid --snapshot-mode {p['snapshot_mode']!r}", hint="one of full, redo, time")
     platform = _platform(p.get("custom_platform") or "")
     kaniko_dir, chosen = resolve_kaniko_dir(p["kaniko_dir"], environ)
-    if in_container is None:
-        from kiln.sandbox.inplace import detect_container
-
-        def in_container() -> bool:
-            return detect_container(environ)
-
-    work_dir = choose_work_dir(kaniko_dir, chosen, in_container)
+    if chosen:  # kaniko checks (and makes) its dir here; a fallback temp dir is made last, below
+        choose_work_dir(kaniko_dir, chosen, lambda: False)
     build_args = _build_args(tuple(p["build_arg"]), environ)
     destinations = tuple(p["destination"])
     if not destinations and not p["no_push"]:
         raise UsageError("you must provide --destination, or use --no-push")
+    compression: CompressionName = "zstd" if p["compression"] == "zstd" else "gzip"
+    _check_compression_level(compression, p["compression_level"])
     if p["cache"] and p["no_push"] and not p["cache_repo"]:
         raise UsageError("if using cache with --no-push, specify cache repo with --cache-repo")
     for flag in ("image_name_with_digest_file", "image_name_tag_with_digest_file"):
@@ -194,6 +206,13 @@ def executor_options(
                  "image_name_tag_with_digest_file", "cache_dir"):  # fmt: skip
         if "://" not in p[name]:  # --digest-file may be an https:// URL (HTTP PUT)
             p[name] = _absolute(p[name], cwd)
+    if in_container is None:
+        from kiln.sandbox.inplace import detect_container
+
+        def in_container() -> bool:
+            return detect_container(environ)
+
+    work_dir = choose_work_dir(kaniko_dir, chosen, in_container)  # last: no temp dir left on errors
     return BuildOptions(
         dockerfile=_absolute_dockerfile(p["dockerfile"], cwd),
         context=_absolute_context(context, cwd),
@@ -217,7 +236,7 @@ def executor_options(
         snapshot_mode=p["snapshot_mode"],
         single_snapshot=p["single_snapshot"],
         reproducible=p["reproducible"],
-        compression=p["compression"] or "gzip",
+        compression=compression,
         compression_level=p["compression_level"],
         ignore_var_run=ignore_var_run,
         ignore_paths=tuple(p["ignore_path"]),

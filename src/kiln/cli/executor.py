@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import click
 
@@ -15,6 +16,8 @@ from kiln.cli.flags import executor_flags
 from kiln.cli.render import KilnGroup
 from kiln.cli.scrub import CREDENTIAL_VARIABLES, Scrubber
 from kiln.cli.support import reject_unsupported
+from kiln.cli.workdir import remove_temp_work_dir
+from kiln.errors import NotSupportedYet
 
 USER_AGENT = f"kiln/{__version__}"
 SECRET_FILE_SCRUB_LIMIT = 64 * 1024
@@ -69,9 +72,22 @@ def run_build(ctx: click.Context, params: dict[str, Any]) -> None:
     options = options_from(ctx, params, environ)
     scrub.add_from_environ(environ, [s.env for s in options.secrets if s.env])
     scrub.add(_secret_file_values(options))
-    from kiln.build.executor import build  # type: ignore[import-not-found,unused-ignore]  # late: --help stays fast
+    try:
+        _build_function()(options)
+    finally:
+        if options.work_dir != options.kaniko_dir:  # a private temp dir this run made
+            remove_temp_work_dir(options.work_dir)
 
-    build(options)
+
+def _build_function() -> Callable[[BuildOptions], object]:
+    """kiln.build.executor.build, imported late so --help and flag errors stay fast."""
+    try:
+        from kiln.build.executor import build  # type: ignore[import-not-found,unused-ignore]
+    except ModuleNotFoundError as err:
+        if err.name != "kiln.build.executor":
+            raise
+        raise NotSupportedYet("building images is not supported yet (the build executor)") from None
+    return cast(Callable[[BuildOptions], object], build)
 
 
 @click.group(

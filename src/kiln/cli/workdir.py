@@ -9,13 +9,16 @@ container and can create it; anywhere else kiln takes a fresh private ``/tmp/kil
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 
 from kiln.errors import UsageError
 
 DEFAULT_KANIKO_DIR = "/kaniko"
+log = logging.getLogger(__name__)
 
 
 def _writable_dir(path: str) -> bool:
@@ -70,3 +73,33 @@ def choose_work_dir(
             if _writable_dir(kaniko_dir):
                 return kaniko_dir
     return tempfile.mkdtemp(prefix="kiln-", dir=tmp_root or tempfile.gettempdir())
+
+
+def _mount_points(mountinfo: str) -> list[str]:
+    """Mount points from /proc/self/mountinfo (field 5, with its octal escapes undone)."""
+    points = []
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) > 4:
+            points.append(fields[4].encode().decode("unicode_escape"))
+    return points
+
+
+def remove_temp_work_dir(path: str, mountinfo_path: str = "/proc/self/mountinfo") -> bool:
+    """Delete a fallback temp work dir after the build; True when removed.
+
+    Refuses while anything is still mounted below it: deleting through a leftover bind mount would
+    delete what it shows (a host directory, a secret). The dir is then left, with a warning.
+    """
+    try:
+        with open(mountinfo_path, encoding="utf-8", errors="replace") as f:
+            mounts = _mount_points(f.read())
+    except OSError:
+        mounts = []
+    real = os.path.realpath(path)
+    busy = [m for m in mounts if m == real or m.startswith(real.rstrip("/") + "/")]
+    if busy:
+        log.warning("leaving %s in place: %s is still mounted", path, busy[0])
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return not os.path.exists(path)
