@@ -280,13 +280,19 @@ def test_commands_are_not_expanded_and_keep_form() -> None:
 
 
 def test_healthcheck() -> None:
-    hc = one("HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=2s --start-interval=1s --retries=3 "
-             "CMD curl -f http://localhost/ || exit 1")  # fmt: skip
+    hc = one(
+        "HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=2s --start-interval=1s --retries=3 "
+        "CMD curl -f http://localhost/ || exit 1"
+    )
     assert isinstance(hc, Healthcheck)
     assert hc.test == ("CMD-SHELL", "curl -f http://localhost/ || exit 1")
     assert (hc.interval, hc.timeout, hc.start_period, hc.start_interval, hc.retries) == (
-        90 * 10**9, 500 * 10**6, 2 * 10**9, 10**9, 3,
-    )  # fmt: skip
+        90 * 10**9,
+        500 * 10**6,
+        2 * 10**9,
+        10**9,
+        3,
+    )
     exec_form = one('HEALTHCHECK cmd ["/bin/check", "-v"]')
     assert isinstance(exec_form, Healthcheck) and exec_form.test == ("CMD", "/bin/check", "-v")
     none = one("HEALTHCHECK NONE")

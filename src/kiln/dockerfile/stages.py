@@ -143,12 +143,16 @@ def build_stages(
             expanded = instruction.expand(global_args.values, escape)
             if not expanded.base.strip():
                 raise error(instruction.location, f"base name ({instruction.base}) should not be blank")
-            drafts.append(_Draft(len(drafts), instruction.stage_name, instruction, expanded.base,
-                                 expanded.platform, []))  # fmt: skip
+            drafts.append(
+                _Draft(len(drafts), instruction.stage_name, instruction, expanded.base, expanded.platform, [])
+            )
         elif not drafts:
             if not isinstance(instruction, Arg):
-                raise error(instruction.location, "no build stage in current context",
-                            hint="a Dockerfile must start with FROM (only ARG may come before it)")  # fmt: skip
+                raise error(
+                    instruction.location,
+                    "no build stage in current context",
+                    hint="a Dockerfile must start with FROM (only ARG may come before it)",
+                )
             meta.append(instruction)
         else:
             drafts[-1].instructions.append(instruction)
@@ -177,8 +181,9 @@ def _check_duplicate_names(drafts: list[_Draft]) -> None:
             continue
         if draft.name in seen:
             first = seen[draft.name].from_.location
-            raise error(draft.from_.location, f"duplicate stage name {draft.name!r}",
-                        hint=f"first defined at {first}")  # fmt: skip
+            raise error(
+                draft.from_.location, f"duplicate stage name {draft.name!r}", hint=f"first defined at {first}"
+            )
         seen[draft.name] = draft
 
 
@@ -209,14 +214,26 @@ def _resolve(draft: _Draft, drafts: list[_Draft], env: Mapping[str, str], escape
             value = _soft_expand(ref, env, escape)
             index = _lookup(drafts, value, draft.index)
             if value.isdigit() and (index is None or index == draft.index):
-                raise error(where, f"invalid stage reference --from={value}: no other stage has that index",
-                                hint=f"stages are numbered 0..{len(drafts) - 1}")  # fmt: skip
+                raise error(
+                    where,
+                    f"invalid stage reference --from={value}: no other stage has that index",
+                    hint=f"stages are numbered 0..{len(drafts) - 1}",
+                )
             if index is not None:
                 deps.add(index)
             elif value.lower() != SCRATCH:
                 images.append(value)
-    return Stage(draft.index, draft.name, draft.from_, draft.base, draft.platform, tuple(draft.instructions),
-                 base_stage, tuple(sorted(deps)), tuple(dict.fromkeys(images)))  # fmt: skip
+    return Stage(
+        draft.index,
+        draft.name,
+        draft.from_,
+        draft.base,
+        draft.platform,
+        tuple(draft.instructions),
+        base_stage,
+        tuple(sorted(deps)),
+        tuple(dict.fromkeys(images)),
+    )
 
 
 def _check_cycles(stages: tuple[Stage, ...]) -> None:
@@ -226,8 +243,10 @@ def _check_cycles(stages: tuple[Stage, ...]) -> None:
         state[index] = 1
         for dep in stages[index].dependencies:
             if state.get(dep) == 1:
-                raise error(stages[index].from_.location,
-                            f"circular dependency detected on stage: {stages[dep].display_name}")  # fmt: skip
+                raise error(
+                    stages[index].from_.location,
+                    f"circular dependency detected on stage: {stages[dep].display_name}",
+                )
             if dep not in state:
                 visit(dep)
         state[index] = 2
