@@ -73,3 +73,57 @@ def test_gcs_bad_credentials_file(tmp_path: Path) -> None:
     (tmp_path / "w").mkdir()
     with pytest.raises(ContextError, match="no Google credentials"):
         open_context(spec).fetch(tmp_path / "w")
+
+
+def test_gcs_rejected_credentials(tmp_path: Path) -> None:
+    """A service account whose token request is refused (a loopback stub stands in for Google's OAuth2
+    endpoint, which cannot run here): the real google-auth refresh fails before any storage request."""
+    import http.server
+    import json
+    import threading
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b'{"error": "invalid_grant", "error_description": "Invalid JWT Signature."}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    key_file = tmp_path / "sa.json"
+    key_file.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "kiln-test",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "ctx@kiln-test.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": f"http://127.0.0.1:{server.server_address[1]}/token",
+            }
+        )
+    )
+    (tmp_path / "w").mkdir()
+    spec = ContextSpec("gs://ctx/a.tar.gz", environ={"GOOGLE_APPLICATION_CREDENTIALS": str(key_file)})
+    try:
+        with pytest.raises(ContextError, match=r"gs://ctx/a\.tar\.gz: access denied") as info:
+            open_context(spec).fetch(tmp_path / "w")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "PRIVATE KEY" not in str(info.value)

@@ -31,7 +31,7 @@ def gcs_client(environ: Mapping[str, str]) -> Any:
     """A storage client from ``environ``: the emulator anonymously, else ADC."""
     try:
         import google.auth
-        from google.auth.credentials import AnonymousCredentials
+        from google.auth.credentials import AnonymousCredentials, with_scopes_if_required
         from google.auth.exceptions import DefaultCredentialsError
         from google.cloud import storage
     except ImportError:
@@ -52,9 +52,9 @@ def gcs_client(environ: Mapping[str, str]) -> Any:
         if key_file:
             with warnings.catch_warnings():  # the user's own ADC file: trusted like gcloud trusts it
                 warnings.simplefilter("ignore", DeprecationWarning)
-                credentials, found = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
-                    key_file, scopes=SCOPES
-                )
+                # Unscoped then scoped: avoids google-auth's project lookup for workload identity files.
+                loaded, found = google.auth.load_credentials_from_file(key_file)  # type: ignore[no-untyped-call]
+            credentials = with_scopes_if_required(loaded, SCOPES)  # type: ignore[no-untyped-call]
         else:
             credentials, found = google.auth.default(scopes=SCOPES)
     except DefaultCredentialsError as err:

@@ -56,7 +56,7 @@ class GoogleProvider:
                     # Loaded unscoped, then scoped: google-auth would otherwise look the project up over the
                     # network for workload identity configs, which a registry login does not need.
                     loaded = google.auth.load_credentials_from_file(key_file)[0]  # type: ignore[no-untyped-call]
-                return with_scopes_if_required(loaded, SCOPES)
+                return with_scopes_if_required(loaded, SCOPES)  # type: ignore[no-untyped-call]
             return google.auth.default(scopes=SCOPES)[0]
         except DefaultCredentialsError as err:
             if key_file:
