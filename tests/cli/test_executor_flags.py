@@ -105,7 +105,7 @@ def test_values_are_typed() -> None:
         {"FROM_ENV": "from-env", "KANIKO_REGISTRY_MIRROR": "m4"},
     )
     assert o.destinations == ("localhost:5000/a:1", "localhost:5000/a:2")
-    assert o.build_args == (("A", "1"), ("FROM_ENV", "from-env"))
+    assert o.build_args == (("A", "1"), ("FROM_ENV", "from-env"), ("MISSING", ""))  # kaniko: os.Getenv
     assert o.labels == (("x", "y=z"),)
     assert o.registry.registry_maps["index.docker.io"] == ("m1", "m2", "m3", "m4")
     assert o.registry.registry_certificates == {"r:5000": "/ca.pem"}

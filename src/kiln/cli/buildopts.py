@@ -66,9 +66,7 @@ def _build_args(values: tuple[str, ...], environ: Mapping[str, str]) -> tuple[tu
         if not key:
             raise UsageError(f"invalid --build-arg {item!r}: expected KEY=VALUE or KEY")
         if not sep:
-            if key not in environ:
-                continue  # kaniko: a bare KEY missing from the environment is left unset
-            value = environ[key]
+            value = environ.get(key, "")  # kaniko: os.Getenv, so a missing variable gives KEY=""
         out.append((key, value))
     return tuple(out)
 

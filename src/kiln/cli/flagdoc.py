@@ -30,6 +30,10 @@ when it is out of date.
 - Repeatable flags (`list`): give the flag once per value.
 - Maps: `key=value`, repeatable, later wins. Multi-maps (`--registry-map`): one value may hold
   several `key=value` pairs separated by `;`; values accumulate per key and are tried in order.
+- `--build-arg KEY` (no `=`) takes `KEY`'s value from kiln's environment, or the empty string when
+  it is unset (kaniko's `os.Getenv`).
+- `--compression-level`: -1 (or 0) picks the codec's fast default; otherwise 1..9 for gzip and
+  1..22 for zstd (kaniko passes other values on and fails later).
 - Durations are Go durations: `336h`, `90m`, `1h30m`, `1.5h`, `300ms`.
 - `--git`: comma-separated `branch=NAME,single-branch=BOOL,recurse-submodules=BOOL,insecure-skip-tls=BOOL`.
 - `--secret id=NAME,src=FILE` or `id=NAME,env=VAR` (with neither, `env=NAME`): kiln only records
@@ -48,7 +52,8 @@ when it is out of date.
 kaniko always works in `/kaniko` because it always runs in a throw-away container. kiln uses
 `--kaniko-dir`/`$KANIKO_DIR` when given (created if missing); otherwise `/kaniko` when it exists
 and is writable, or when kiln runs inside a container and can create it; otherwise a fresh private
-`kiln-*` directory under `$TMPDIR` (default `/tmp`).
+`kiln-*` directory under `$TMPDIR` (default `/tmp`), made only after every flag check passed and
+removed when the build ends (left in place, with a warning, if something is still mounted below it).
 
 ## Paths
 Relative `--tar-path`, `--oci-layout-path`, digest-file and `--cache-dir` paths and a bare
