@@ -74,10 +74,6 @@ class _Directives:
         self.escape = "\\"
         self.values: dict[str, str] = {}
         self.done = False
-        self.continuation = self._continuation_regex()
-
-    def _continuation_regex(self) -> re.Pattern[str]:
-        return re.compile(re.escape(self.escape) + r"[ \t]*$")
 
     def feed(self, line: str, lineno: int) -> None:
         if self.done:
@@ -98,7 +94,6 @@ class _Directives:
                     hint="use '# escape=`' or '# escape=\\'",
                 )
             self.escape = value
-            self.continuation = self._continuation_regex()
         self.values[name] = value
 
 
@@ -183,10 +178,18 @@ def parse_dockerfile(text: str, filename: str = "Dockerfile") -> ParsedDockerfil
 
 
 def _trim_continuation(line: str, directives: _Directives) -> tuple[str, bool]:
-    match = directives.continuation.search(line)
-    if match is None:
+    """A trailing escape token (spaces/tabs after it allowed) continues the line.
+
+    As BuildKit, an escape token preceded by another one (``foo \\\\``) is not a
+    continuation: the line ends there and keeps both characters.
+    """
+    body = line.rstrip(" \t")
+    escape = directives.escape
+    if not body.endswith(escape):
         return line, False
-    return line[: match.start()], True
+    if len(body) >= 2 and body[-2] == escape:
+        return line, False
+    return body[:-1], True
 
 
 def _with_lines(node: Node, start: int, end: int, docs: tuple[Heredoc, ...]) -> Node:
@@ -271,7 +274,7 @@ def _healthcheck(rest: str) -> tuple[list[str], bool]:
 def _heredoc_markers(line: str, where: Location) -> list[tuple[str, bool, bool, int]]:
     """Find ``[fd]<<[-]NAME`` words; a quoted NAME disables expansion of the body."""
     try:
-        words = split_raw_words(line, raw_escapes=True, skip_unset=False)
+        words = split_raw_words(line, raw_escapes=True, skip_unset=True)
     except LexError:
         words = []
     found: list[tuple[str, bool, bool, int]] = []
