@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from kiln.build.options import BuildOptions
+from kiln.cli import workdir
 from kiln.cli.executor import executor
 from kiln.cli.main import kiln
 from kiln.cli.workdir import remove_temp_work_dir
@@ -36,15 +37,19 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[BuildOptions]]:
     yield calls
 
 
-def test_fallback_work_dir_is_removed_after_the_build(recorded: list[BuildOptions], tmp_path: Path) -> None:
+def test_fallback_work_dir_is_removed_after_the_build(
+    recorded: list[BuildOptions], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workdir, "DEFAULT_KANIKO_DIR", str(tmp_path / "no-kaniko-here"))
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     result = CliRunner().invoke(executor, ["--no-push", "-c", str(ctx), "--kaniko-dir=/kaniko"])
     assert result.exit_code == 0, result.output
     (options,) = recorded
-    if options.work_dir == "/kaniko":
-        pytest.skip("/kaniko exists here, so no fallback dir was made")
-    assert options.work_dir.startswith(str(tmp_path))  # tempfile.tempdir points into tmp_path (conftest)
+    assert options.kaniko_dir == str(tmp_path / "no-kaniko-here")
+    assert options.work_dir.startswith(
+        str(tmp_path / "tmp")
+    )  # tempfile.tempdir points into tmp_path (conftest)
     assert not os.path.exists(options.work_dir)
 
 

@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 
 from kiln.errors import UsageError
 
-DEFAULT_KANIKO_DIR = "/kaniko"
+KANIKO_DIR_FLAG_DEFAULT = "/kaniko"  # --kaniko-dir's default, which means "not chosen"
+DEFAULT_KANIKO_DIR = KANIKO_DIR_FLAG_DEFAULT  # where kiln looks when nothing was chosen
 log = logging.getLogger(__name__)
 
 
@@ -44,7 +45,7 @@ def resolve_kaniko_dir(flag_value: str, environ: Mapping[str, str]) -> tuple[str
 
     Returns the directory and whether the user chose it.
     """
-    if flag_value and flag_value != DEFAULT_KANIKO_DIR:
+    if flag_value and flag_value != KANIKO_DIR_FLAG_DEFAULT:
         return os.path.abspath(flag_value), True
     env = environ.get("KANIKO_DIR", "")
     if env:
