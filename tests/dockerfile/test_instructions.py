@@ -359,3 +359,13 @@ def test_instructions_are_frozen() -> None:
     run = one("RUN x")
     with pytest.raises(AttributeError):
         run.original = "y"  # type: ignore[misc]
+
+
+def test_onbuild_expression_carries_heredocs() -> None:
+    ob = one("onbuild  RUN <<EOF\necho hi\nEOF")
+    assert isinstance(ob, OnBuild)
+    assert ob.expression == "RUN <<EOF\necho hi\nEOF"
+
+
+def test_heredoc_cannot_be_copy_destination() -> None:
+    fails("FROM a\nCOPY a <<EOF\nx\nEOF\n", "cannot accept a heredoc as a destination")

@@ -102,10 +102,12 @@ def parse_copy(node: Node, where: Location, *, is_add: bool) -> Copy:
             )
         raise error(
             where,
-            f"{keyword} requires at least two arguments, but only {len(args)} provided. "
-            "Destination could not be determined.",
+            f"{keyword} requires at least two arguments, but only one was provided. "
+            "Destination could not be determined",
             hint=f"{keyword} <src>... <dest>",
         )
+    if heredoc_name(args[-1]) is not None and not node.json:
+        raise error(where, f"{keyword} cannot accept a heredoc as a destination")
     chmod = str_flag(flags, "chmod")
     if chmod is not None:
         check_chmod(chmod, where)

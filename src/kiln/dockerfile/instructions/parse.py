@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 
 from kiln.dockerfile.instructions.base import Instruction, error, parse_flags
@@ -49,6 +50,7 @@ _DISPATCH: dict[str, _Parser] = {
     "shell": parse_shell,
     "healthcheck": parse_healthcheck,
 }
+_ONBUILD_PREFIX = re.compile(r"^\s*ONBUILD\s*", re.IGNORECASE)
 KEYWORDS = (*sorted(_DISPATCH), "onbuild")
 
 
@@ -91,7 +93,9 @@ def _parse_onbuild(node: Node, where: Location) -> OnBuild:
         None,
     )
     trigger = parse_instruction(inner_node, where.file)
-    return OnBuild(where, node.original, inner.original.strip(), trigger)
+    expression = _ONBUILD_PREFIX.sub("", node.original, count=1)
+    expression += "".join(f"\n{doc.content}{doc.name}" for doc in node.heredocs)
+    return OnBuild(where, node.original, expression, trigger)
 
 
 def parse_instructions(parsed: ParsedDockerfile) -> list[Instruction]:

@@ -109,8 +109,8 @@ def parse_expose(node: Node, where: Location) -> Expose:
 
 
 def parse_volume(node: Node, where: Location) -> Volume:
-    paths = _some(node, "VOLUME", where)
-    if any(not p.strip() for p in paths):
+    paths = tuple(p.strip() for p in _some(node, "VOLUME", where))
+    if not all(paths):
         raise error(where, "VOLUME specified can not be an empty string")
     return Volume(where, node.original, paths, node.json)
 
