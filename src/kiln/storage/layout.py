@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -210,6 +211,10 @@ class LayoutImage(Image):
         return self._raw
 
     def raw_config(self) -> bytes:
+        return self._raw_config
+
+    @cached_property
+    def _raw_config(self) -> bytes:
         return self._layout.read_blob(self.manifest().config.digest)
 
     def layers(self) -> tuple[Layer, ...]:
