@@ -138,3 +138,33 @@ def test_parser_raises_only_dockerfile_errors(text: str) -> None:
         assert parsed.nodes
         for node in parsed.nodes:
             assert 1 <= node.start_line <= node.end_line
+
+
+_LINES = st.lists(
+    st.tuples(
+        st.sampled_from(["FROM", "RUN", "COPY", "ADD", "ENV", "ARG", "LABEL", "EXPOSE", "VOLUME", "USER",
+                         "WORKDIR", "CMD", "SHELL", "HEALTHCHECK", "ONBUILD", "STOPSIGNAL", "EOF", "#"]),
+        st.lists(st.sampled_from(["a", "--from=x", "--mount=type=cache,target=/c", "AS", "[\"a\"]", "[1]",
+                                  "<<EOF", "$V", "${V", "k=v", "\\", "CMD", "NONE", "--link", "'q", "0"]),
+                 max_size=5),
+    ),
+    min_size=1,
+    max_size=8,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(_LINES)
+def test_whole_pipeline_raises_only_dockerfile_errors(lines: list[tuple[str, list[str]]]) -> None:
+    from kiln.dockerfile import build_stages
+
+    text = "\n".join(" ".join([keyword, *words]) for keyword, words in lines) + "\n"
+    try:
+        graph = build_stages(parse_dockerfile(text), {"V": "1"})
+        for stage in graph.stages:
+            for instruction in stage.instructions:
+                expand = getattr(instruction, "expand", None)
+                if expand is not None:
+                    expand({"V": "v"}, graph.escape)
+    except DockerfileError as exc:
+        assert exc.location is None or exc.location.start_line >= 1
