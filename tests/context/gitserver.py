@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import ssl
 import subprocess
 import threading
 from collections.abc import Iterable, Iterator
@@ -63,6 +64,8 @@ def make_repos(root: Path, submodule_url: str) -> dict[str, str]:
     ids["second"] = commit(app, {"version.txt": "2\n", "sub/dir/file.txt": "deep\n"}, "second")
     _git("checkout", "-q", "-b", "feature", cwd=app)
     ids["feature"] = commit(app, {"version.txt": "feature\n"}, "feature")
+    _git("checkout", "-q", "-b", "pr", "main", cwd=app)
+    ids["pull"] = commit(app, {"version.txt": "pull request\n"}, "pull request")
     _git("checkout", "-q", "main", cwd=app)
     _git("clone", "-q", "--bare", str(lib), str(root / "lib.git"), cwd=root)
     _git("submodule", "add", "-q", str(root / "lib.git"), "vendor/lib", cwd=app)
@@ -71,6 +74,9 @@ def make_repos(root: Path, submodule_url: str) -> dict[str, str]:
     _git("commit", "-q", "-m", "submodule", cwd=app)
     ids["main"] = _git("rev-parse", "HEAD", cwd=app)
     _git("clone", "-q", "--bare", "--no-local", str(app), str(root / "app.git"), cwd=root)
+    # The pull request exists only as refs/pull/1/head, as on GitHub: no branch reaches it.
+    _git("update-ref", "refs/pull/1/head", ids["pull"], cwd=root / "app.git")
+    _git("branch", "-D", "pr", cwd=root / "app.git")
     for repo in ("app.git", "lib.git"):
         (root / repo / "git-daemon-export-ok").touch()
         _git("config", "http.receivepack", "false", cwd=root / repo)
@@ -151,16 +157,58 @@ def _http_backend_app(base: Path, user: str, password: str) -> Any:
     return app
 
 
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 (its own issuer) and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "git.crt", tmp / "git.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
 @contextmanager
-def git_http(base: Path, user: str, password: str) -> Iterator[str]:
-    """Smart HTTP over ``git http-backend`` requiring ``user:password``; yields ``http://127.0.0.1:PORT``."""
+def git_http(base: Path, user: str, password: str, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """Smart HTTP over ``git http-backend`` requiring ``user:password``; yields ``http(s)://127.0.0.1:PORT``."""
     server: WSGIServer = make_server(
         "127.0.0.1", 0, _http_backend_app(base, user, password), handler_class=_Quiet
     )
+    scheme = "http"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"{scheme}://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()

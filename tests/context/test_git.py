@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gitserver import git_daemon, git_http, make_repos
+from gitserver import git_daemon, git_http, make_repos, self_signed
 
 from kiln.context import ContextSpec, GitOptions, open_context
 from kiln.errors import ContextError
@@ -39,7 +39,7 @@ DAEMON = {"GIT_PULL_METHOD": "git", "PATH": "/usr/bin:/bin"}
 
 def fetch(tmp_path: Path, url: str, environ: dict[str, str], **kwargs: object) -> Path:
     work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     return open_context(ContextSpec(url, environ=environ, **kwargs)).fetch(work)  # type: ignore[arg-type]
 
 
@@ -82,8 +82,38 @@ def test_git_submodules_and_sub_path(tmp_path: Path, daemon: str) -> None:
     assert (root / "lib.txt").read_text() == "library\n"
 
 
+def test_git_pull_request_ref(tmp_path: Path, daemon: str) -> None:
+    root = fetch(tmp_path, f"git://{daemon}/app.git#refs/pull/1/head", DAEMON)
+    assert (root / "version.txt").read_text() == "pull request\n"
+
+
+def test_git_commit_outside_the_cloned_branch(
+    tmp_path: Path, daemon: str, repos: tuple[Path, dict[str, str]]
+) -> None:
+    """With single-branch the commit is not in the clone; it is fetched by id (the server allows it)."""
+    feature = repos[1]["feature"]
+    options = GitOptions(single_branch=True)
+    root = fetch(tmp_path, f"git://{daemon}/app.git#main#{feature}", DAEMON, git=options)
+    assert (root / "version.txt").read_text() == "feature\n"
+
+
+@pytest.fixture(scope="module")
+def https_base(repos: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tls = self_signed(tmp_path_factory.mktemp("gittls"))
+    with git_http(repos[0], TOKEN, "", tls=tls) as base:
+        yield base
+
+
+def test_https_self_signed_needs_insecure_skip_tls(tmp_path: Path, https_base: str) -> None:
+    env = {"GIT_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"}
+    with pytest.raises(ContextError, match=r"certificate.*insecure-skip-tls=true"):
+        fetch(tmp_path, f"{https_base}/app.git", env)
+    root = fetch(tmp_path / "again", f"{https_base}/app.git", env, git=GitOptions(insecure_skip_tls=True))
+    assert (root / "version.txt").read_text() == "2\n"
+
+
 def test_git_unknown_ref_is_one_line_error(tmp_path: Path, daemon: str) -> None:
-    with pytest.raises(ContextError, match=r"cannot clone git build context .*app\.git#nope") as info:
+    with pytest.raises(ContextError, match=r"cannot clone git build context .*app\.git#nope: .*nope") as info:
         fetch(tmp_path, f"git://{daemon}/app.git#nope", DAEMON)
     assert "\n" not in str(info.value)
 

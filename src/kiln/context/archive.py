@@ -54,17 +54,17 @@ def spool_and_extract(
 ) -> Path:
     """Run ``download`` into a file below ``workdir``, extract it, and return the (sub-path) context root."""
     archive = workdir / ARCHIVE_NAME
-    try:
-        with open(archive, "wb") as sink:
-            download(sink)
-    except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise ContextError(f"no space left while downloading build context {label}") from None
-        raise
     root = workdir / ROOT_NAME
     try:
+        try:
+            with open(archive, "wb") as sink:
+                download(sink)
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise ContextError(f"no space left while downloading build context {label}") from None
+            raise
         with open(archive, "rb") as source:
             extract_tar_gz(source, root, label)
     finally:
-        archive.unlink(missing_ok=True)
+        archive.unlink(missing_ok=True)  # a failed or finished download never lingers beside the context
     return apply_sub_path(root, sub_path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,12 +126,14 @@ class GitSource(ContextSource):
         return (user, password, basic) if password else (user, basic)
 
     def fetch(self, workdir: Path) -> Path:
+        location, options = self._location, self._spec.git
+        env = git_environment(self._spec.environ, self._credentials, options.insecure_skip_tls)
+        if shutil.which("git", path=env["PATH"]) is None:
+            raise ContextError("git build contexts need the git program on PATH", hint="install git")
         try:
             import git
         except ImportError:
             raise ContextError("git build contexts need GitPython", hint="pip install 'kiln[git]'") from None
-        location, options = self._location, self._spec.git
-        env = git_environment(self._spec.environ, self._credentials, options.insecure_skip_tls)
         root = workdir / "context"
         ref = location.ref or options.branch
         branch = _clone_branch(ref) if ref else None
@@ -145,7 +148,13 @@ class GitSource(ContextSource):
                 repo.git.fetch("origin", f"{ref}:{ref}", env=env)
                 repo.git.checkout(ref, env=env)
             if location.commit:
-                repo.git.checkout(location.commit, env=env)
+                try:
+                    repo.git.checkout(location.commit, env=env)
+                except (
+                    git.GitCommandError
+                ):  # a commit on no cloned branch (single-branch, or only on a PR ref)
+                    repo.git.fetch("origin", location.commit, env=env)
+                    repo.git.checkout(location.commit, env=env)
             if options.recurse_submodules:
                 repo.git.submodule("update", "--init", "--recursive", env=env)
         except git.GitCommandError as err:
@@ -153,20 +162,36 @@ class GitSource(ContextSource):
         return apply_sub_path(root, self._spec.sub_path)
 
     def _error(self, err: object) -> ContextError:
-        stderr = str(getattr(err, "stderr", "") or "")
-        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip().startswith(("fatal:", "error:"))]
-        detail = scrub_text(first_line("\n".join(lines) or stderr), self._secrets())
-        detail = detail.removeprefix("stderr: ").strip().strip("'")
+        stderr = str(getattr(err, "stderr", "") or "").strip()
+        stderr = stderr.removeprefix("stderr: ").removeprefix("'").removesuffix("'")
+        detail = ""
+        for line in stderr.splitlines():
+            _, marker, rest = line.partition("fatal: ")
+            if not marker:
+                _, marker, rest = line.partition("error: ")
+            if marker:
+                detail = rest.strip()
+                break
+        if detail.endswith(":"):  # git continues some messages on the next line ("unable to connect to X:")
+            following = stderr.split(detail, 1)[1].strip().splitlines()
+            detail = f"{detail} {following[0].strip()}" if following else detail
+        detail = scrub_text(first_line(detail or stderr), self._secrets())
         where = scrub_url(self._location.url)
         what = "#".join(p for p in (where, self._location.ref, self._location.commit) if p)
-        hint = None
-        if (
-            "Authentication failed" in detail
-            or "403" in detail
-            or "401" in detail
-            or "could not read Username" in detail
-        ):
-            hint = "set GIT_TOKEN, or GIT_USERNAME and GIT_PASSWORD"
-        elif "not our ref" in detail or "did not match" in detail or "reference is not a tree" in detail:
-            hint = "check the reference and commit after '#'"
-        return ContextError(f"cannot clone git build context {what}: {detail or 'git failed'}", hint=hint)
+        return ContextError(
+            f"cannot clone git build context {what}: {detail or 'git failed'}", hint=_hint(detail)
+        )
+
+
+def _hint(detail: str) -> str | None:
+    """What to do next, for the git failures users meet most."""
+    lowered = detail.lower()
+    if any(s in lowered for s in ("authentication failed", "could not read username", " 401", " 403")):
+        return "set GIT_TOKEN, or GIT_USERNAME and GIT_PASSWORD"
+    if "certificate" in lowered or "ssl" in lowered:
+        return "trust the server's CA, or use --git insecure-skip-tls=true"
+    if any(s in lowered for s in ("not our ref", "did not match", "not a tree", "not found in upstream")):
+        return "check the reference and commit after '#'"
+    if "unable to connect" in lowered or "could not resolve" in lowered or "failed to connect" in lowered:
+        return "check the host and GIT_PULL_METHOD (https, http or git)"
+    return None
