@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from kiln.build.options import BuildOptions, CompressionName, SecretSource
+from kiln.build.options import BuildOptions, CompressionName, SecretSource, Verbosity
 from kiln.cli.logs import FORMATS, normalise_verbosity
 from kiln.cli.values import (
     parse_bool,
@@ -18,6 +20,7 @@ from kiln.cli.values import (
     parse_multi_key_values,
 )
 from kiln.cli.workdir import choose_work_dir, resolve_kaniko_dir
+from kiln.context.base import GitOptions
 from kiln.errors import UsageError
 from kiln.oci import Platform
 from kiln.registry.options import RegistryOptions
@@ -28,14 +31,19 @@ DOCKER_HUB_API = "index.docker.io"
 
 
 def _registry_maps(params: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
-    values = list(params["registry_map"])
-    if environ.get("KANIKO_REGISTRY_MAP"):
-        values.append(environ["KANIKO_REGISTRY_MAP"])
+    """--registry-map, then KANIKO_REGISTRY_MAP, then every mirror as an index.docker.io entry."""
     mirrors = list(params["registry_mirror"])
-    if environ.get("KANIKO_REGISTRY_MIRROR"):
-        mirrors.extend(m for m in environ["KANIKO_REGISTRY_MIRROR"].split(",") if m)
-    values.extend(f"{DOCKER_HUB_API}={m}" for m in mirrors)
-    return parse_multi_key_values(values, "--registry-map")
+    mirrors.extend(m for m in environ.get("KANIKO_REGISTRY_MIRROR", "").split(",") if m)
+    parts = [
+        parse_multi_key_values(params["registry_map"], "--registry-map"),
+        parse_multi_key_values([environ.get("KANIKO_REGISTRY_MAP", "")], "KANIKO_REGISTRY_MAP"),
+        {DOCKER_HUB_API: tuple(mirrors)} if mirrors else {},
+    ]
+    merged: dict[str, tuple[str, ...]] = {}
+    for part in parts:
+        for registry, targets in part.items():
+            merged[registry] = merged.get(registry, ()) + targets
+    return merged
 
 
 def registry_options(
@@ -158,6 +166,38 @@ def _copy_deprecated(p: dict[str, Any]) -> None:
         log.warning("--azure-container-registry-config has no effect (kaniko no longer reads it)")
 
 
+@dataclass(frozen=True)
+class _FlagValues:
+    """Flag values whose syntax kaniko checks while parsing the command line, before anything else."""
+
+    git: GitOptions
+    labels: tuple[tuple[str, str], ...]
+    secrets: tuple[SecretSource, ...]
+    cache_ttl: timedelta
+    compression: CompressionName
+    verbosity: Verbosity
+    certificates: dict[str, str]
+    client_certs: dict[str, tuple[str, str]]
+
+
+def _flag_values(p: Mapping[str, Any]) -> _FlagValues:
+    if p["log_format"] not in FORMATS:
+        raise UsageError(f"invalid --log-format {p['log_format']!r}", hint="one of text, color, json")
+    compression: CompressionName = "zstd" if p["compression"] == "zstd" else "gzip"
+    _check_compression_level(compression, p["compression_level"])
+    parse_multi_key_values(p["registry_map"], "--registry-map")  # syntax only; env values join later
+    return _FlagValues(
+        git=parse_git_options(p["git"]),
+        labels=_labels(tuple(p["label"])),
+        secrets=_secrets(tuple(p["secret"])),
+        cache_ttl=parse_duration(p["cache_ttl"], "--cache-ttl"),
+        compression=compression,
+        verbosity=normalise_verbosity(p["verbosity"]),
+        certificates=parse_key_values(p["registry_certificate"], "--registry-certificate"),
+        client_certs=parse_client_certs(p["registry_client_cert"]),
+    )
+
+
 def executor_options(
     params: Mapping[str, Any],
     environ: Mapping[str, str],
@@ -166,18 +206,18 @@ def executor_options(
     cwd: str | None = None,
     in_container: Callable[[], bool] | None = None,
 ) -> BuildOptions:
-    """Apply deprecated aliases, env aliases and kaniko's start-up checks, in kaniko's order.
+    """Flag syntax first, then deprecated aliases, env aliases and kaniko's start-up checks in its order.
 
     ``cwd`` makes relative paths absolute (default: the current directory); ``in_container``
     answers whether ``/kaniko`` may be created (default: kiln.sandbox's container detection).
     """
     p = dict(params)
     cwd = cwd or os.getcwd()
-    if p["log_format"] not in FORMATS:
-        raise UsageError(f"invalid --log-format {p['log_format']!r}", hint="one of text, color, json")
+    values = _flag_values(p)
     _copy_deprecated(p)
     if "KANIKO_NO_PUSH" in environ:
         p["no_push"] = bool(parse_bool(environ["KANIKO_NO_PUSH"]))
+    registry = registry_options(p, environ, user_agent)  # KANIKO_REGISTRY_*, mirrors as maps
     if p.get("snapshot_mode") not in ("full", "redo", "time"):
         raise UsageError(f"invalid --snapshot-mode {p['snapshot_mode']!r}", hint="one of full, redo, time")
     platform = _platform(p.get("custom_platform") or "")
@@ -188,8 +228,6 @@ def executor_options(
     destinations = tuple(p["destination"])
     if not destinations and not p["no_push"]:
         raise UsageError("you must provide --destination, or use --no-push")
-    compression: CompressionName = "zstd" if p["compression"] == "zstd" else "gzip"
-    _check_compression_level(compression, p["compression_level"])
     if p["cache"] and p["no_push"] and not p["cache_repo"]:
         raise UsageError("if using cache with --no-push, specify cache repo with --cache-repo")
     for flag in ("image_name_with_digest_file", "image_name_tag_with_digest_file"):
@@ -199,7 +237,6 @@ def executor_options(
     if p.get("bucket") and context == "/workspace/":
         bucket = p["bucket"]
         context = bucket if "://" in bucket else f"gs://{bucket}"
-    ignore_var_run = p["ignore_var_run"] and p["whitelist_var_run"]
     for name in ("tar_path", "oci_layout_path", "digest_file", "image_name_with_digest_file",
                  "image_name_tag_with_digest_file", "cache_dir"):  # fmt: skip
         if "://" not in p[name]:  # --digest-file may be an https:// URL (HTTP PUT)
@@ -215,13 +252,13 @@ def executor_options(
         dockerfile=_absolute_dockerfile(p["dockerfile"], cwd),
         context=_absolute_context(context, cwd),
         context_sub_path=p["context_sub_path"],
-        git=parse_git_options(p["git"]),
+        git=values.git,
         target=p["target"],
         build_args=build_args,
-        labels=_labels(tuple(p["label"])),
+        labels=values.labels,
         custom_platform=platform,
         skip_unused_stages=p["skip_unused_stages"],
-        secrets=_secrets(tuple(p["secret"])),
+        secrets=values.secrets,
         destinations=destinations,
         no_push=p["no_push"],
         tar_path=p["tar_path"],
@@ -234,9 +271,9 @@ def executor_options(
         snapshot_mode=p["snapshot_mode"],
         single_snapshot=p["single_snapshot"],
         reproducible=p["reproducible"],
-        compression=compression,
+        compression=values.compression,
         compression_level=p["compression_level"],
-        ignore_var_run=ignore_var_run,
+        ignore_var_run=p["ignore_var_run"] and p["whitelist_var_run"],
         ignore_paths=tuple(p["ignore_path"]),
         force_build_metadata=p["force_build_metadata"],
         use_new_run=p["use_new_run"],
@@ -244,7 +281,7 @@ def executor_options(
         cache=p["cache"],
         cache_repo=p["cache_repo"],
         cache_dir=p["cache_dir"],
-        cache_ttl=parse_duration(p["cache_ttl"], "--cache-ttl"),
+        cache_ttl=values.cache_ttl,
         cache_copy_layers=p["cache_copy_layers"],
         cache_run_layers=p["cache_run_layers"],
         no_push_cache=p["no_push_cache"],
@@ -254,9 +291,9 @@ def executor_options(
         isolation="inplace" if (p["isolation"] or default_isolation()) == "inplace" else "chroot",
         force=p["force"],
         cleanup=p["cleanup"],
-        verbosity=normalise_verbosity(p["verbosity"]),
-        log_format=p["log_format"],  # checked by logs.configure
+        verbosity=values.verbosity,
+        log_format=p["log_format"],
         log_timestamp=p["log_timestamp"],
-        registry=registry_options(p, environ, user_agent),
+        registry=registry,
         environ=dict(environ),
     )
