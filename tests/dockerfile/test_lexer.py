@@ -132,6 +132,10 @@ ERROR_CASES = [
     ("${PWD:=x}", "unsupported modifier (:=)"),
     ("${PWD/x", "missing '/'"),
     ("${FILE//.}", "missing '/'"),
+    ("${PWD:x}", "unsupported modifier (:x)"),
+    ("${PWD:x", "missing '}'"),
+    ("${PWD:}", "missing '}'"),
+    ("${PWD:}x}", "unsupported modifier (:})"),
     ("${PWD/x/y", "missing '}'"),
 ]
 

@@ -221,9 +221,9 @@ class _Scanner:
             null_is_unset = True
             ch = self.next()
             modifier += ch
-        if ch not in ("+", "-", "?", "#", "%"):
-            if not ch:
-                raise LexError("syntax error: missing '}'")
+        if not ch:
+            raise LexError("syntax error: missing '}'")
+        if not null_is_unset and ch not in ("+", "-", "?", "#", "%"):
             raise LexError(f"unsupported modifier ({modifier}) in substitution")
         trims = ch in ("#", "%")
         if null_is_unset and trims:
@@ -234,6 +234,8 @@ class _Scanner:
             if not self.peek():
                 raise LexError("syntax error: missing '}'") from None
             raise
+        if ch not in ("+", "-", "?", "#", "%"):
+            raise LexError(f"unsupported modifier ({modifier}) in substitution")
         value, is_set = self.lookup(name)
         if self.skip_unset and not is_set:
             return "${" + name + modifier + word + "}"
