@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stubs import Stub, self_signed, serve
+from cloud_stubs import Stub, self_signed, serve
 
 from kiln.errors import AuthError
 from kiln.registry.cloud import AzureProvider, is_acr_host

@@ -13,9 +13,9 @@ from typing import Any
 
 import jwt
 import pytest
+from cloud_stubs import Stub, serve
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from stubs import Stub, serve
 
 from kiln.errors import AuthError
 from kiln.registry.cloud import GoogleProvider, is_google_host
