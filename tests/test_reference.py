@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from kiln.digest import Digest
@@ -159,6 +159,8 @@ _tag = st.from_regex(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}\Z")
 
 @given(host=_host, path=st.lists(_component, min_size=1, max_size=3), tag=st.none() | _tag, pin=st.booleans())
 def test_normalised_form_is_a_fixed_point(host: str, path: list[str], tag: str | None, pin: bool) -> None:
+    # Docker takes a dotted first component as a host, and a host cannot hold '_': such text is invalid.
+    assume(host or len(path) == 1 or "." not in path[0] or "_" not in path[0])
     text = host + "/".join(path) + (f":{tag}" if tag else "") + (f"@sha256:{HEX}" if pin else "")
     ref = Reference.parse(text)
     assert Reference.parse(str(ref)) == ref
