@@ -17,7 +17,7 @@ from kiln.errors import DigestMismatch, KilnError
 from kiln.oci import FileLayer, History, ImageConfig, mediatypes, mutate
 from kiln.oci.image import Image
 from kiln.reference import Reference
-from kiln.storage.digest_files import write_digest_file, write_image_name_file
+from kiln.storage.digest_files import write_digest_file, write_image_name_file, write_image_name_files
 from kiln.storage.layout import Layout, write_oci_layout
 from kiln.storage.tarball import repo_tag, write_docker_tarball
 
@@ -142,6 +142,31 @@ def test_digest_files(tmp_path: Path) -> None:
     assert not (tmp_path / "digest").read_bytes().endswith(b"\n")
 
 
+@pytest.mark.parametrize(
+    ("name_file", "tag_file", "tagged"),
+    [(True, False, False), (False, True, True), (True, True, True)],
+)
+def test_name_files_share_one_text_like_kaniko(
+    tmp_path: Path, name_file: bool, tag_file: bool, tagged: bool
+) -> None:
+    """kaniko fills both files from one buffer: with the tag file set, every line has the tag."""
+    digest = Digest.of_bytes(b"m")
+    refs = [Reference.parse("localhost:5000/app:v2"), Reference.parse("docker.io/team/tool")]
+    names = tmp_path / "names" if name_file else None
+    tags = tmp_path / "tags" if tag_file else None
+    write_image_name_files(str(names) if names else None, str(tags) if tags else None, refs, digest)
+    expected = (
+        f"localhost:5000/app:v2@{digest}\nindex.docker.io/team/tool:latest@{digest}\n"
+        if tagged
+        else f"localhost:5000/app@{digest}\nindex.docker.io/team/tool@{digest}\n"
+    )
+    for path in (names, tags):
+        if path is not None:
+            assert path.read_text() == expected
+    with pytest.raises(KilnError, match="need a destination"):
+        write_image_name_files(str(tmp_path / "x"), None, [], digest)
+
+
 def test_digest_file_put_to_http_endpoint(tmp_path: Path) -> None:
     """kaniko PUTs --digest-file to an http(s) URL; a loopback server records the body."""
     import http.server
@@ -151,6 +176,7 @@ def test_digest_file_put_to_http_endpoint(tmp_path: Path) -> None:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_PUT(self) -> None:
+            assert self.headers["Content-Type"] == "text/plain"
             received.append(self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(201 if self.path == "/ok" else 403)
             self.send_header("Content-Length", "0")

@@ -1,7 +1,12 @@
 """Images on local disk: OCI layouts, docker-archive tarballs, the base-image cache, digest files."""
 
 from kiln.storage.base_cache import BaseImageCache
-from kiln.storage.digest_files import image_names_with_digest, write_digest_file, write_image_name_file
+from kiln.storage.digest_files import (
+    image_names_with_digest,
+    write_digest_file,
+    write_image_name_file,
+    write_image_name_files,
+)
 from kiln.storage.layout import REF_NAME, Layout, LayoutImage, LayoutIndex, write_oci_layout
 from kiln.storage.tarball import repo_tag, write_docker_tarball
 from kiln.storage.tarball_read import TarballImage
@@ -18,5 +23,6 @@ __all__ = [
     "write_digest_file",
     "write_docker_tarball",
     "write_image_name_file",
+    "write_image_name_files",
     "write_oci_layout",
 ]
