@@ -60,6 +60,7 @@ class _Scanner:
         raw_quotes: bool = False,
         raw_escapes: bool = False,
         skip_unset: bool = False,
+        skip_quotes: bool = False,
     ) -> None:
         self.text = text
         self.pos = 0
@@ -69,6 +70,7 @@ class _Scanner:
         self.raw_quotes = raw_quotes
         self.raw_escapes = raw_escapes
         self.skip_unset = skip_unset
+        self.skip_quotes = skip_quotes
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else _EOF
@@ -111,11 +113,11 @@ class _Scanner:
                 part = self.dollar()
                 out.append(part)
                 words.add_string(part)
-            elif ch == "'":
+            elif ch == "'" and not self.skip_quotes:
                 part = self.single_quote()
                 out.append(part)
                 words.add_raw(part)
-            elif ch == '"':
+            elif ch == '"' and not self.skip_quotes:
                 part = self.double_quote()
                 out.append(part)
                 words.add_raw(part)
@@ -357,3 +359,10 @@ def split_words_skip_unset(text: str) -> list[str]:
     scanner = _Scanner(text, {}, "\\", skip_unset=True)
     _, words = scanner.process(_EOF)
     return words
+
+
+def expand_heredoc(content: str, env: Mapping[str, str], escape: str = "\\") -> str:
+    """Expand a here-document body: variables and escapes, but quotes stay literal characters."""
+    scanner = _Scanner(content, env, escape, skip_quotes=True)
+    text, _ = scanner.process(_EOF)
+    return text

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from kiln.dockerfile.heredoc import copy_content
 from kiln.dockerfile.instructions.base import (
     Expander,
     FlagKind,
@@ -74,6 +75,11 @@ class Copy(Instruction):
         """The here-document a source word (``<<NAME``) stands for, if any."""
         name = heredoc_name(source)
         return next((doc for doc in self.heredocs if doc.name == name), None)
+
+    def heredoc_content(self, source: str, env: Mapping[str, str], escape: str = "\\") -> str | None:
+        """What COPY/ADD writes for a ``<<NAME`` source (chomped, expanded unless quoted); None otherwise."""
+        doc = self.heredoc_for(source)
+        return None if doc is None else copy_content(doc, env, escape, self.location)
 
 
 _HEREDOC_WORD = re.compile(r"^\d*<<-?(.+)$")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from kiln.dockerfile.heredoc import lone_heredoc, run_script
 from kiln.dockerfile.instructions.base import (
     Expander,
     FlagKind,
@@ -43,6 +44,14 @@ class Run(Instruction):
         x = Expander(env, escape, self.location)
         specs = tuple(x.word(spec) for spec in self.mount_specs)
         return replace(self, mount_specs=specs, mounts=tuple(parse_mount(s, self.location) for s in specs))
+
+    def script(self) -> tuple[str, ...]:
+        """argv for exec form, else the one string for ``SHELL + [string]`` with heredocs applied."""
+        return run_script(self.command, self.json, self.heredocs)
+
+    def lone_heredoc(self) -> Heredoc | None:
+        """The heredoc when the command is only ``<<NAME`` (a ``#!`` body is run as a file)."""
+        return lone_heredoc(self.command, self.json, self.heredocs)
 
 
 def parse_run(node: Node, where: Location) -> Run:
