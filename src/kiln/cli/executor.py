@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import click
@@ -13,11 +13,11 @@ from kiln.build.options import BuildOptions
 from kiln.cli import logs
 from kiln.cli.buildopts import executor_options
 from kiln.cli.flags import executor_flags
-from kiln.cli.render import KilnGroup
+from kiln.cli.render import KilnGroup, pflag_bools
 from kiln.cli.scrub import CREDENTIAL_VARIABLES, Scrubber
 from kiln.cli.support import reject_unsupported
 from kiln.cli.workdir import remove_temp_work_dir
-from kiln.errors import NotSupportedYet
+from kiln.errors import NotSupportedYet, UsageError
 
 USER_AGENT = f"kiln/{__version__}"
 SECRET_FILE_SCRUB_LIMIT = 64 * 1024
@@ -41,6 +41,22 @@ def options_from(ctx: click.Context, params: dict[str, Any], environ: dict[str, 
     """Check for not-yet-supported flags, then build the options in kaniko's start-up order."""
     reject_unsupported(explicit_flags(ctx))
     return executor_options(params, environ, USER_AGENT)
+
+
+def parse_executor_args(argv: Sequence[str], environ: Mapping[str, str]) -> BuildOptions:
+    """kaniko executor arguments -> BuildOptions, exactly as ``executor`` would build them.
+
+    For tests and tools that hold a kaniko command line; raises kiln errors (and click.UsageError
+    for an unknown flag) instead of exiting. Relative paths resolve against the current directory.
+    """
+    ctx = click.Context(executor, info_name="executor")
+    with ctx:
+        # the plain-command parse: the executor's subcommand (version) is not a build
+        click.Command.parse_args(executor, ctx, pflag_bools(executor, list(argv)))
+        if ctx.args:
+            raise UsageError(f"unexpected argument {ctx.args[0]!r}")
+        reject_unsupported(explicit_flags(ctx))
+        return executor_options(ctx.params, environ, USER_AGENT)
 
 
 def scrubber_of(ctx: click.Context) -> Scrubber:
