@@ -127,3 +127,15 @@ def test_no_identity_means_anonymous(tls: tuple[Path, Path]) -> None:
 
     acr = AzureProvider({}, credential=Unavailable(), matches=lambda h: True)
     assert acr.resolve("myregistry.azurecr.io") is None
+
+
+def test_tokens_never_logged(
+    azure_stub: Stub, tls: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    cred = provider(azure_stub, tls).resolve(azure_stub.host)
+    assert cred is not None and cred.identity_token == REFRESH
+    for secret in (REFRESH, AAD_TOKEN, SECRET):
+        assert secret not in caplog.text

@@ -128,3 +128,17 @@ def test_keychain_with_cloud_providers(tmp_path: Path, helper_path: str, moto_en
     assert keychain.resolve(REGISTRY).username == "AWS"
     assert keychain.resolve("registry.test.example").username == "helper-user"
     assert keychain.resolve("quay.io").anonymous
+
+
+def test_ecr_token_never_logged(moto_endpoint: str, caplog: pytest.LogCaptureFixture) -> None:
+    import base64
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    cred = ECRProvider(aws_env(moto_endpoint)).resolve(REGISTRY)
+    assert cred is not None and cred.password
+    token = base64.b64encode(f"AWS:{cred.password}".encode()).decode()
+    assert caplog.records, "DEBUG logging was on"
+    assert token not in caplog.text and cred.password not in caplog.text
+    assert "kiln-secret" not in caplog.text
+    assert logging.getLogger("botocore").level == logging.NOTSET, "logger levels are restored"

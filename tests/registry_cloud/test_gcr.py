@@ -130,3 +130,15 @@ def test_unreadable_credentials_file(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(AuthError, match="GOOGLE_APPLICATION_CREDENTIALS"):
         GoogleProvider({"GOOGLE_APPLICATION_CREDENTIALS": str(path)}).resolve("gcr.io")
+
+
+def test_access_token_never_logged(
+    tmp_path: Path, keypair: rsa.RSAPrivateKey, token_stub: Stub, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    key_file = service_account_file(tmp_path, keypair, f"{token_stub.url}/token")
+    cred = GoogleProvider({"GOOGLE_APPLICATION_CREDENTIALS": str(key_file)}).resolve("gcr.io")
+    assert cred is not None and cred.password == ACCESS_TOKEN
+    assert ACCESS_TOKEN not in caplog.text

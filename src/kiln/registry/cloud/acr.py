@@ -18,6 +18,7 @@ from typing import Any
 import requests
 
 from kiln.errors import AuthError
+from kiln.registry.cloud.quiet import quiet_loggers
 from kiln.registry.keychain import Credential
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,8 @@ class AzureProvider:
             if self._credential is None:
                 self._credential = default_credential(self._environ)
             try:
-                aad = self._credential.get_token(SCOPE)
+                with quiet_loggers("azure", "msal", "urllib3"):
+                    aad = self._credential.get_token(SCOPE)
             except CredentialUnavailableError:
                 log.debug("no Azure identity for %s; trying anonymously", registry)
                 return None
@@ -98,7 +100,8 @@ class AzureProvider:
                     code="DENIED",
                     hint="check AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_TENANT_ID",
                 ) from None
-            refresh = self._exchange(registry, aad.token)
+            with quiet_loggers("urllib3"):
+                refresh = self._exchange(registry, aad.token)
             credential = Credential(username=ACR_USER, identity_token=refresh)
             self._cache[registry] = (credential, time.monotonic() + _REUSE)
             return credential

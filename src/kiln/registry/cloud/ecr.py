@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kiln.errors import AuthError
+from kiln.registry.cloud.quiet import quiet_loggers
 from kiln.registry.keychain import Credential
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,8 @@ class ECRProvider:
                 )
                 return None
             try:
-                answer = self._client(target.region).get_authorization_token(registryIds=[target.account])
+                with quiet_loggers("botocore", "boto3", "urllib3"):
+                    answer = self._client(target.region).get_authorization_token(registryIds=[target.account])
             except ClientError as err:
                 code = str(err.response.get("Error", {}).get("Code", "unknown"))
                 raise AuthError(

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kiln.errors import AuthError
+from kiln.registry.cloud.quiet import quiet_loggers
 from kiln.registry.keychain import Credential
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ class GoogleProvider:
                 return None
             try:
                 if not credentials.valid:
-                    credentials.refresh(Request())
+                    with quiet_loggers("google", "urllib3"):
+                        credentials.refresh(Request())
             except TransportError as err:
                 raise AuthError(
                     f"cannot reach Google's token endpoint for {registry}: {type(err).__name__}",
