@@ -168,3 +168,11 @@ def test_whole_pipeline_raises_only_dockerfile_errors(lines: list[tuple[str, lis
                     expand({"V": "v"}, graph.escape)
     except DockerfileError as exc:
         assert exc.location is None or exc.location.start_line >= 1
+
+
+def test_empty_continuation_line_is_a_warning() -> None:
+    parsed = parse_dockerfile("FROM a\nRUN a \\\n\n  b\nRUN c \\\n  d\n")
+    assert parsed.warnings == (
+        "Dockerfile:2-4: empty continuation line (BuildKit warns; it may become an error)",
+    )
+    assert parsed.nodes[1].args == ("a   b",)

@@ -66,6 +66,7 @@ class ParsedDockerfile:
     directives: dict[str, str] = field(hash=False)
     escape: str
     nodes: tuple[Node, ...]
+    warnings: tuple[str, ...] = ()
 
 
 class _Directives:
@@ -116,6 +117,7 @@ def parse_dockerfile(text: str, filename: str = "Dockerfile") -> ParsedDockerfil
     flat = _LINES.findall(text)
     directives = _Directives(filename)
     nodes: list[Node] = []
+    warnings: list[str] = []
     i = 0
     total = len(flat)
     while i < total:
@@ -128,6 +130,7 @@ def parse_dockerfile(text: str, filename: str = "Dockerfile") -> ParsedDockerfil
         line, continues = _trim_continuation(first, directives)
         if not continues and not line:
             continue
+        empty_continuation = False
         while continues and i < total:
             raw = flat[i]
             i += 1
@@ -136,10 +139,13 @@ def parse_dockerfile(text: str, filename: str = "Dockerfile") -> ParsedDockerfil
                 continue
             piece = _trim_newline(raw)
             if not piece.strip(" \t\v\f\r"):
+                empty_continuation = True
                 continue
             piece, continues = _trim_continuation(piece, directives)
             line += piece
         where = Location(filename, start, i)
+        if empty_continuation:
+            warnings.append(f"{where}: empty continuation line (BuildKit warns; it may become an error)")
         node = _node_from_line(line, directives.escape, where)
         heredoc_host = node.sub if node.cmd == "onbuild" and node.sub is not None else node
         if heredoc_host.cmd in _HEREDOC_KEYWORDS and not heredoc_host.json and "<<" in line:
@@ -174,7 +180,9 @@ def parse_dockerfile(text: str, filename: str = "Dockerfile") -> ParsedDockerfil
             Location(filename, max(total, 1), max(total, 1)),
             hint="a Dockerfile needs at least a FROM instruction",
         )
-    return ParsedDockerfile(filename, dict(directives.values), directives.escape, tuple(nodes))
+    return ParsedDockerfile(
+        filename, dict(directives.values), directives.escape, tuple(nodes), tuple(warnings)
+    )
 
 
 def _trim_continuation(line: str, directives: _Directives) -> tuple[str, bool]:
