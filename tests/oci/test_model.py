@@ -377,6 +377,8 @@ def test_layer_by_digest_and_media_types(tmp_path: Path) -> None:
     assert mediatypes.layer_compression(mediatypes.OCI_LAYER_NONDIST_GZIP) == "gzip"
     assert mediatypes.layer_compression(mediatypes.OCI_CONFIG) is None
     assert mediatypes.layer_media_type("gzip", docker=True) == mediatypes.DOCKER_LAYER_GZIP
+    assert mediatypes.layer_media_type(None, docker=False) == mediatypes.OCI_LAYER
+    assert mediatypes.layer_media_type("none", docker=True) == mediatypes.DOCKER_LAYER
 
 
 def test_foreign_layers_keep_their_type_when_retyped(tmp_path: Path) -> None:

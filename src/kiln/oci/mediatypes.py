@@ -62,8 +62,9 @@ def layer_compression(media_type: str) -> Compression | None:
     return _COMPRESSION.get(media_type)
 
 
-def layer_media_type(compression: Compression, docker: bool) -> str:
-    """The layer media type for ``compression`` in an OCI or a Docker-typed image."""
+def layer_media_type(compression: Compression | None, docker: bool) -> str:
+    """The layer media type for ``compression`` (None: uncompressed) in an OCI or a Docker-typed image."""
+    compression = compression or "none"
     if docker:
         if compression == "gzip":
             return DOCKER_LAYER_GZIP
