@@ -76,6 +76,11 @@ def test_git_branch_option_and_single_branch(tmp_path: Path, daemon: str) -> Non
     assert heads == ["origin/feature"]
 
 
+def test_git_branch_option_overrides_url_ref(tmp_path: Path, daemon: str) -> None:
+    root = fetch(tmp_path, f"git://{daemon}/app.git#refs/heads/main", DAEMON, git=GitOptions(branch="v1"))
+    assert (root / "version.txt").read_text() == "1\n"  # the tag named by --git branch=
+
+
 def test_git_submodules_and_sub_path(tmp_path: Path, daemon: str) -> None:
     options = GitOptions(recurse_submodules=True)
     root = fetch(tmp_path, f"git://{daemon}/app.git", DAEMON, git=options, sub_path="vendor/lib")

@@ -3,7 +3,8 @@
 kaniko's grammar: the text after the first ``#`` is a reference (``refs/heads/main``, ``refs/tags/v1``, a short
 branch or tag name; ``refs/pull/...`` is fetched after cloning), the text after a second ``#`` a commit to check
 out. ``git://`` URLs are cloned over ``GIT_PULL_METHOD`` (``https`` by default, ``http``; kiln also accepts
-``git`` for the git daemon protocol). ``--git branch=`` names the branch when the URL has no reference.
+``git`` for the git daemon protocol). ``--git branch=`` names the branch or tag to clone and, as in kaniko,
+overrides the URL's reference.
 
 Credentials (``GIT_TOKEN``; ``GIT_USERNAME``/``GIT_PASSWORD``; ``user:token@`` in the URL) are sent as an HTTP
 ``Authorization`` header through git's environment-only configuration (``GIT_CONFIG_COUNT``), so they never appear
@@ -135,7 +136,7 @@ class GitSource(ContextSource):
         except ImportError:
             raise ContextError("git build contexts need GitPython", hint="pip install 'kiln[git]'") from None
         root = workdir / "context"
-        ref = location.ref or options.branch
+        ref = options.branch or location.ref  # kaniko: --git branch= overrides the URL's reference
         branch = _clone_branch(ref) if ref else None
         kwargs: dict[str, Any] = {}
         if branch:
