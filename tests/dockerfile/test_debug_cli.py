@@ -59,3 +59,20 @@ def test_expand_answers_each_request() -> None:
     assert answers[4] == {"error": "syntax error: missing '}'"}
     assert "error" in answers[5] and "error" in answers[6]
     assert len(answers) == 7
+
+
+def test_stages_command(tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        "ARG V=1\nFROM img:$V AS a\nFROM scratch AS unused\nFROM a\nCOPY --from=nginx / /\n"
+    )
+    result = CliRunner().invoke(
+        debug, ["stages", str(dockerfile), "--build-arg", "V=2", "--platform", "linux/arm64"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["base"] for r in rows] == ["img:2", "scratch", "a"]
+    assert [r["required"] for r in rows] == [True, False, True]
+    assert rows[2]["target"] and rows[2]["base_stage"] == 0 and rows[2]["images"] == ["nginx"]
+    bad = CliRunner().invoke(debug, ["stages", str(dockerfile), "--target", "nope"])
+    assert bad.exit_code == 1 and "could not be found" in bad.output

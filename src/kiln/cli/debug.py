@@ -11,11 +11,13 @@ import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
+from kiln.dockerfile.buildargs import PlatformSpec
 from kiln.dockerfile.lexer import LexError, expand_word, expand_words
+from kiln.dockerfile.stages import build_stages
 from kiln.dockerfile.parser import Node, parse_dockerfile
 from kiln.errors import KilnError
 
@@ -42,7 +44,7 @@ def node_to_json(node: Node) -> dict[str, Any]:
     }
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
@@ -62,6 +64,40 @@ def parse_command(file: Path) -> None:
     out = sys.stdout
     for node in parsed.nodes:
         out.write(json.dumps(node_to_json(node), ensure_ascii=False) + "\n")
+
+
+@debug.command("stages")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--target", default=None, help="stage to build (default: the last one)")
+@click.option("--build-arg", "build_args", multiple=True, help="NAME=VALUE, repeatable")
+@click.option("--platform", default=None, help="target platform os/arch[/variant]")
+def stages_command(file: Path, target: str | None, build_args: tuple[str, ...], platform: str | None) -> None:
+    """Print each stage of FILE (base, dependencies, whether the target needs it) as JSON lines."""
+    try:
+        text = file.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}")
+    args = dict(arg.split("=", 1) if "=" in arg else (arg, "") for arg in build_args)
+    try:
+        target_platform = PlatformSpec.parse(platform) if platform else None
+        graph = build_stages(parse_dockerfile(text, str(file)), args, target, target_platform=target_platform)
+    except KilnError as exc:
+        _fail(str(exc))
+    needed = set(graph.required_stages())
+    for stage in graph.stages:
+        row = {
+            "index": stage.index,
+            "name": stage.name,
+            "base": stage.base,
+            "platform": stage.platform,
+            "base_stage": stage.base_stage,
+            "dependencies": list(stage.dependencies),
+            "images": list(stage.images),
+            "instructions": len(stage.instructions),
+            "target": stage.index == graph.target,
+            "required": stage.index in needed,
+        }
+        sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def answer_expand_request(request: Mapping[str, Any]) -> dict[str, Any]:
