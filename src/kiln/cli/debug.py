@@ -17,8 +17,8 @@ import click
 
 from kiln.dockerfile.buildargs import PlatformSpec
 from kiln.dockerfile.lexer import LexError, expand_word, expand_words
-from kiln.dockerfile.stages import build_stages
 from kiln.dockerfile.parser import Node, parse_dockerfile
+from kiln.dockerfile.stages import build_stages
 from kiln.errors import KilnError
 
 
