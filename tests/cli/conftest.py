@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,3 +20,14 @@ def private_work_dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     return scratch
+
+
+@pytest.fixture(autouse=True)
+def restore_kiln_logger() -> Iterator[None]:
+    """Commands configure the ``kiln`` logger; put it back so one test's stream never leaks into the next."""
+    root = logging.getLogger("kiln")
+    saved = (list(root.handlers), root.level, root.propagate)
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    root.propagate = saved[2]

@@ -90,3 +90,25 @@ def test_compression_level_range(recorded: list[BuildOptions], argv: list[str], 
     assert (result.exit_code == 0) is ok, result.output
     if not ok:
         assert "invalid --compression-level" in result.output
+
+
+@pytest.mark.parametrize("verbosity", ["info", "debug"])
+def test_unexpected_exception_is_one_line_unless_debugging(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, verbosity: str
+) -> None:
+    module = types.ModuleType("kiln.build.executor")
+
+    def build(options: BuildOptions) -> None:
+        raise RuntimeError("boom with https://user:pw123456@host/x")
+
+    module.build = build  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "kiln.build.executor", module)
+    result = CliRunner().invoke(executor, ["--no-push", "--kaniko-dir", str(tmp_path), "-v", verbosity])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[-1].startswith("error: internal error: RuntimeError: boom with https://***@host/x")
+    assert "pw123456" not in result.output
+    if verbosity == "debug":
+        assert "Traceback (most recent call last)" in result.output
+    else:
+        assert len(lines) == 1

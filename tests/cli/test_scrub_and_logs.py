@@ -74,17 +74,6 @@ def _record(logger: logging.Logger, level: int, msg: str) -> None:
     logger.log(level, msg)
 
 
-@pytest.fixture
-def restore_kiln_logger() -> Iterator[None]:
-    root = logging.getLogger("kiln")
-    saved = (list(root.handlers), root.level, root.propagate)
-    yield
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-    root.propagate = saved[2]
-
-
-@pytest.mark.usefixtures("restore_kiln_logger")
 def test_text_format_is_logrus_like_and_levels_filter() -> None:
     stream = io.StringIO()
     logs.configure("warn", "text", False, stream=stream, scrub=Scrubber(["pa55word"]))
@@ -97,7 +86,6 @@ def test_text_format_is_logrus_like_and_levels_filter() -> None:
     assert "\x1b[" not in lines[0]
 
 
-@pytest.mark.usefixtures("restore_kiln_logger")
 def test_color_and_timestamp() -> None:
     stream = io.StringIO()
     logs.configure("info", "color", True, stream=stream)
@@ -106,7 +94,6 @@ def test_color_and_timestamp() -> None:
     assert line.startswith("\x1b[36mINFO\x1b[0m[20") and line.endswith("Z] hello")
 
 
-@pytest.mark.usefixtures("restore_kiln_logger")
 def test_json_format_and_trace_level() -> None:
     stream = io.StringIO()
     logs.configure("trace", "json", False, stream=stream)
