@@ -1,0 +1,180 @@
+"""``build(options) -> BuildResult``: parse, plan the stages, build them in order, write every output.
+
+Nothing is pushed unless every stage built; for each destination the registry client uploads all
+blobs before the manifest. Local outputs (--tar-path, --oci-layout-path, digest files) are written
+after the push, as kaniko does.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kiln.build.logs import StepCounter, run_output
+from kiln.build.options import BuildOptions
+from kiln.build.outputs import write_outputs
+from kiln.build.sources import ImageSources, read_secrets
+from kiln.build.stage import StageResult, StageSettings, build_stage
+from kiln.context import ContextSpec, open_context
+from kiln.digest import Digest
+from kiln.dockerfile import PlatformSpec, StageGraph, build_stages, load_ignore, parse_dockerfile
+from kiln.errors import BuildStepError, ContextError, KilnError, NotSupportedYet
+from kiln.fs.ignore import IgnoreList
+from kiln.oci import Image, Platform
+from kiln.oci.mutate import canonical, epoch_timestamp
+from kiln.sandbox import OutputSink, Runner, RunSpec, make_runner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """The built image, its manifest digest and where it went."""
+
+    image: Image
+    digest: Digest
+    pushed: tuple[str, ...]
+
+
+class _LazyRunner(Runner):
+    """Creates the real runner at the first RUN, so builds without RUN need no privileges."""
+
+    def __init__(self, options: BuildOptions, state_dir: Path) -> None:
+        self._options = options
+        self._state_dir = state_dir
+        self._runner: Runner | None = None
+
+    def run(self, spec: RunSpec, output: OutputSink | None = None) -> int:
+        if self._runner is None:
+            if self._options.isolation == "inplace":
+                raise NotSupportedYet(
+                    "RUN with --isolation=inplace is not supported by the build executor yet",
+                    hint="use --isolation=chroot (needs CAP_SYS_ADMIN)",
+                )
+            self._state_dir.mkdir(parents=True, exist_ok=True)
+            self._runner = make_runner(
+                self._options.isolation,
+                state_dir=str(self._state_dir),
+                environ=self._options.environ,
+                force=self._options.force,
+            )
+        return self._runner.run(spec, output)
+
+
+def source_date_epoch(options: BuildOptions) -> int:
+    value = options.environ.get("SOURCE_DATE_EPOCH", "")
+    return int(value) if value.isdigit() else 0
+
+
+def read_dockerfile(options: BuildOptions, context_dir: Path) -> tuple[str, str]:
+    """The Dockerfile's text and the name errors show; relative paths are inside the context."""
+    path = Path(options.dockerfile)
+    if not path.is_absolute():
+        path = context_dir / path
+    try:
+        return path.read_text(encoding="utf-8"), options.dockerfile
+    except FileNotFoundError:
+        raise ContextError(
+            f"Dockerfile {options.dockerfile!r} not found", hint=f"looked for {path}; use --dockerfile"
+        ) from None
+    except OSError as err:
+        raise ContextError(f"cannot read Dockerfile {path}: {err.strerror}") from None
+
+
+def stages_to_build(graph: StageGraph, skip_unused: bool) -> list[int]:
+    """--skip-unused-stages: only what the target needs; else every stage up to the target (kaniko)."""
+    if skip_unused:
+        return graph.build_order()
+    return list(range(graph.target + 1))
+
+
+def build(options: BuildOptions) -> BuildResult:
+    work_root = Path(options.work_dir or tempfile.mkdtemp(prefix="kiln-"))
+    work_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="build-", dir=work_root))
+    results: dict[int, StageResult] = {}
+    sources: ImageSources | None = None
+    try:
+        spec = ContextSpec(options.context, options.context_sub_path, options.git, options.environ)
+        context_dir = open_context(spec).fetch(work / "context")
+        text, name = read_dockerfile(options, context_dir)
+        platform = Platform.parse(options.platform) if options.platform else Platform.host()
+        target_spec = PlatformSpec(platform.os, platform.architecture, platform.variant or "")
+        graph = build_stages(
+            parse_dockerfile(text, name),
+            options.build_arg_map(),
+            options.target or None,
+            target_platform=target_spec,
+        )
+        order = stages_to_build(graph, options.skip_unused_stages)
+        reproducible = options.reproducible
+        epoch = source_date_epoch(options)
+        created = epoch_timestamp(epoch) if reproducible else _now()
+        sources = ImageSources(options, platform, work / "images", results, graph)
+        settings = StageSettings(
+            context_dir=context_dir,
+            ignore=load_ignore(
+                context_dir, Path(options.dockerfile) if Path(options.dockerfile).is_absolute() else None
+            ),
+            runner=_LazyRunner(options, work / "run"),
+            cache_dir=Path(options.cache_dir) if options.cache_dir else work_root / "cache",
+            build_args=options.build_arg_map(),
+            global_args=graph.global_args,
+            escape=graph.escape,
+            platform=platform,
+            ignore_list=IgnoreList.build(options.ignore_paths, options.ignore_var_run),
+            snapshot_mode=options.snapshot_mode,
+            compression=options.compression,
+            compression_level=options.compression_level,
+            layer_mtime=epoch if reproducible else None,
+            created=created,
+            extract_retries=options.image_fs_extract_retry,
+            single_snapshot=options.single_snapshot,
+            secrets=read_secrets(options),
+            output=run_output,
+        )
+        counter = StepCounter(sum(1 + len(graph.stages[i].instructions) for i in order))
+        for index in order:
+            stage = graph.stages[index]
+            base, docker = sources.base_of(stage)
+            results[index] = build_stage(
+                stage, base, docker, settings, work / f"stage-{index}", sources, counter
+            )
+        image = results[graph.target].image
+        image = _with_labels(image, options)
+        if reproducible:
+            image = canonical(image, epoch)
+        pushed = write_outputs(image, options, sources.client)
+        log.info("built %s", image.digest())
+        return BuildResult(image, image.digest(), pushed)
+    except BuildStepError:
+        raise
+    except KilnError:
+        raise
+    finally:
+        for result in results.values():
+            result.root.close()
+        if sources is not None:
+            sources.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _with_labels(image: Image, options: BuildOptions) -> Image:
+    """``--label`` values go on the final image only."""
+    if not options.labels:
+        return image
+    from dataclasses import replace
+
+    from kiln.oci.mutate import with_config
+
+    config = image.config()
+    labels = {**config.config.labels, **dict(options.labels)}
+    return with_config(image, replace(config, config=replace(config.config, labels=labels)))
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,52 @@
+"""Where a built image goes: registries (blobs before manifests), a docker tarball, an OCI layout, digest files."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from kiln.build.options import BuildOptions
+from kiln.errors import RegistryError
+from kiln.oci import Image
+from kiln.reference import Reference
+from kiln.registry import RegistryClient, push_image
+from kiln.storage.digest_files import write_digest_file, write_image_name_file
+from kiln.storage.layout import write_oci_layout
+from kiln.storage.tarball import write_docker_tarball
+
+log = logging.getLogger(__name__)
+
+_IMMUTABLE_CODES = ("TAG_INVALID", "MANIFEST_INVALID", "DENIED")
+
+
+def write_outputs(image: Image, options: BuildOptions, client: RegistryClient) -> tuple[str, ...]:
+    """Push unless --no-push, then the local outputs; returns the references pushed to."""
+    refs = [Reference.parse(d) for d in options.destinations]
+    pushed: list[str] = []
+    if not options.no_push and refs:
+        for ref in refs:
+            try:
+                push_image(client, image, [ref])
+                pushed.append(str(ref))
+                log.info("pushed %s@%s", ref, image.digest())
+            except RegistryError as err:
+                if options.push_ignore_immutable_tag_errors and err.code in _IMMUTABLE_CODES:
+                    log.warning("%s: tag is immutable, not overwritten (%s)", ref, err.message)
+                    continue
+                raise
+    elif options.no_push:
+        log.info("--no-push: not pushing %s", ", ".join(map(str, refs)) or "the image")
+    if options.tar_path:
+        write_docker_tarball(Path(options.tar_path), image, refs)
+        log.info("wrote %s", options.tar_path)
+    if options.oci_layout_path:
+        write_oci_layout(Path(options.oci_layout_path), image, str(refs[0]) if refs else None)
+        log.info("wrote OCI layout %s", options.oci_layout_path)
+    digest = image.digest()
+    if options.digest_file:
+        write_digest_file(options.digest_file, digest)
+    if options.image_name_with_digest_file:
+        write_image_name_file(options.image_name_with_digest_file, refs, digest, with_tag=False)
+    if options.image_name_tag_with_digest_file:
+        write_image_name_file(options.image_name_tag_with_digest_file, refs, digest, with_tag=True)
+    return tuple(pushed)

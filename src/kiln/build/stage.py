@@ -1,0 +1,157 @@
+"""One stage: base image -> rootfs on disk -> each instruction as a step -> a new image.
+
+Metadata-only steps add an ``empty_layer`` history entry; steps that may change files are followed
+by a snapshot, and a layer is added only when something changed (else the entry is empty too).
+ONBUILD triggers of the base run first, and are not inherited by the new image (BuildKit).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from kiln.build.logs import StepCounter
+from kiln.build.rootfs import StageRoot
+from kiln.build.state import StageState
+from kiln.build.steps import StageFiles, StepContext, dispatch
+from kiln.dockerfile import GlobalArgs, IgnoreMatcher, Stage, parse_dockerfile
+from kiln.dockerfile.instructions import Instruction, parse_instruction
+from kiln.errors import BuildStepError, DockerfileError, KilnError
+from kiln.fs.ignore import IgnoreList
+from kiln.oci import Image, ImageConfig, Layer, Platform
+from kiln.oci.mutate import new_image
+from kiln.sandbox import OutputSink, Runner
+from kiln.snapshot.walk import Mode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """What every stage of one build shares."""
+
+    context_dir: Path
+    ignore: IgnoreMatcher | None
+    runner: Runner | None
+    cache_dir: Path
+    build_args: Mapping[str, str]
+    global_args: GlobalArgs
+    escape: str
+    platform: Platform
+    ignore_list: IgnoreList
+    snapshot_mode: Mode = "full"
+    compression: str = "gzip"
+    compression_level: int = -1
+    layer_mtime: int | None = None
+    created: str | None = None
+    extract_retries: int = 0
+    single_snapshot: bool = False
+    secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    output: OutputSink | None = None
+
+
+@dataclass
+class StageResult:
+    """A built stage: its image and the directory holding its files (for ``COPY --from``)."""
+
+    image: Image
+    files: Path
+    docker: bool
+    root: StageRoot
+
+
+def base_config(base: Image | None, platform: Platform) -> ImageConfig:
+    if base is None:
+        return ImageConfig(architecture=platform.architecture, os=platform.os, variant=platform.variant)
+    return base.config()
+
+
+def onbuild_triggers(config: ImageConfig, where: Stage) -> list[Instruction]:
+    """The base image's ONBUILD triggers as typed instructions, located at the FROM line."""
+    out: list[Instruction] = []
+    for text in config.config.on_build:
+        try:
+            parsed = parse_dockerfile(text + "\n", f"ONBUILD of {where.base}")
+            for node in parsed.nodes:
+                out.append(parse_instruction(node, parsed.filename))
+        except DockerfileError as err:
+            raise BuildStepError(
+                f"invalid ONBUILD trigger {text!r} in {where.base}: {err.message}",
+                location=where.from_.location,
+            ) from None
+    return out
+
+
+def build_stage(
+    stage: Stage,
+    base: Image | None,
+    docker: bool,
+    settings: StageSettings,
+    work: Path,
+    sources: StageFiles,
+    counter: StepCounter,
+) -> StageResult:
+    """Build ``stage`` on ``base`` (None = scratch) in ``work``; the caller closes ``result.root``."""
+    root = StageRoot(work, settings.ignore_list, settings.snapshot_mode, settings.extract_retries)
+    layers: list[Layer] = []
+    with counter.step(stage.from_.original.strip()):
+        if base is not None:
+            layers = list(base.layers())
+            root.unpack(layers)
+        files = root.start()
+    config = base_config(base, settings.platform)
+    state = StageState(
+        config=replace(config, history=config.history),
+        root=files,
+        escape=settings.escape,
+        build_args=settings.build_args,
+        global_args=settings.global_args,
+        created=settings.created,
+    )
+    ctx = StepContext(
+        state=state,
+        context_dir=settings.context_dir,
+        ignore=settings.ignore,
+        runner=settings.runner,
+        sources=sources,
+        work_dir=work,
+        cache_dir=settings.cache_dir,
+        secrets=settings.secrets,
+        output=settings.output,
+        mtime=settings.layer_mtime,
+    )
+    triggers = onbuild_triggers(config, stage)
+    if triggers:
+        state.set_run(replace(state.run, on_build=()))
+    pending = False
+    instructions = [*triggers, *stage.instructions]
+    for index, instruction in enumerate(instructions):
+        with counter.step(instruction.original.strip()):
+            try:
+                outcome = dispatch(instruction, ctx)
+            except BuildStepError as err:
+                if err.location is None:
+                    err.location = instruction.location
+                raise
+            except DockerfileError:
+                raise
+            except KilnError as err:
+                raise BuildStepError(err.message, location=instruction.location, hint=err.hint) from None
+            last = index == len(instructions) - 1
+            if outcome.touches_fs and settings.single_snapshot and not last:
+                pending = True
+                state.add_history(outcome.created_by, empty_layer=True)
+                continue
+            layer = None
+            if outcome.touches_fs or (settings.single_snapshot and last and pending):
+                layer = root.commit(
+                    settings.compression, settings.compression_level, settings.layer_mtime, docker
+                )
+            if layer is not None:
+                layers.append(layer)
+            state.add_history(outcome.created_by, empty_layer=layer is None)
+    final = replace(state.config, created=settings.created)
+    image = new_image(final, tuple(layers), docker)
+    return StageResult(image, files, docker, root)

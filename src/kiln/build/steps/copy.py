@@ -1,0 +1,226 @@
+"""COPY and ADD: files from the context, another stage or image, a here-document, a URL or a tar archive.
+
+Source matching and destination rules live in ``sources``; this module does the copying, confined to
+the stage's rootfs (destination symlinks are resolved inside it), with BuildKit's ownership rules:
+context files become 0:0, files from a stage keep their owners, ``--chown`` overrides both (names
+resolved in the rootfs) and ``--chmod`` sets the permission bits.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiln.build.steps import archives
+from kiln.build.steps.base import Outcome, StepContext
+from kiln.build.steps.sources import absolute_dest, destination_is_dir, match_sources, place
+from kiln.dockerfile import IgnoreMatcher, expand_word
+from kiln.dockerfile.instructions import Copy
+from kiln.errors import BuildStepError, KilnError
+from kiln.fs import safepath
+from kiln.fs.users import resolve_chown
+
+
+@dataclass
+class Copier:
+    """Copies trees into one rootfs with one ownership/mode policy."""
+
+    root: Path
+    owner: tuple[int, int] | None  # --chown, else None
+    keep_owner: bool  # from a stage/image: keep owners; from the context: 0:0
+    mode: int | None  # --chmod
+    context: Path | None = None  # set when copying from the context: .dockerignore applies
+    ignore: IgnoreMatcher | None = None
+    links: dict[tuple[int, int], Path] = field(default_factory=dict)
+
+    def host(self, image_path: str, follow: bool) -> Path:
+        return safepath.resolve(self.root, image_path, follow_final=follow)
+
+    def owner_of(self, st: os.stat_result) -> tuple[int, int]:
+        if self.owner is not None:
+            return self.owner
+        return (st.st_uid, st.st_gid) if self.keep_owner else (0, 0)
+
+    def make_parents(self, image_path: str) -> None:
+        parent = posixpath.dirname(image_path.rstrip("/")) or "/"
+        self.make_dir(parent)
+
+    def make_dir(self, image_path: str) -> None:
+        missing: list[Path] = []
+        probe = self.host(image_path, True)
+        while not probe.exists() and probe != self.root:
+            missing.append(probe)
+            probe = probe.parent
+        uid, gid = self.owner if self.owner is not None else (0, 0)
+        for directory in reversed(missing):
+            directory.mkdir(mode=0o755)
+            os.chmod(directory, 0o755)
+            os.lchown(directory, uid, gid)
+
+    def copy(self, src: Path, image_path: str) -> None:
+        """Copy ``src`` (file, link or directory tree) to ``image_path``."""
+        st = src.lstat()
+        if stat.S_ISDIR(st.st_mode):
+            dest = self.host(image_path, True)
+            if os.path.lexists(dest) and not dest.is_dir():
+                dest.unlink()
+            if not dest.exists():
+                dest.mkdir()
+            self.copy_children(src, image_path)
+            self.finish(dest, st)
+            return
+        dest = self.host(image_path, False)
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)
+        elif os.path.lexists(dest):
+            dest.unlink()
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(src), dest)
+            uid, gid = self.owner_of(st)
+            os.lchown(dest, uid, gid)
+            os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+            return
+        key = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1 and key in self.links:
+            os.link(self.links[key], dest)
+            return
+        if stat.S_ISREG(st.st_mode):
+            shutil.copyfile(src, dest, follow_symlinks=False)
+        else:
+            os.mknod(dest, st.st_mode, st.st_rdev)
+        if st.st_nlink > 1:
+            self.links[key] = dest
+        self.finish(dest, st)
+
+    def excluded(self, child: Path) -> bool:
+        if self.ignore is None or self.context is None:
+            return False
+        rel = child.relative_to(self.context).as_posix()
+        if not self.ignore.matches(rel):
+            return False
+        reinclude = self.ignore.has_exclusions and self.ignore.may_reinclude_under(rel)
+        return not (child.is_dir() and not child.is_symlink() and reinclude)
+
+    def copy_children(self, src: Path, image_path: str) -> None:
+        for name in sorted(os.listdir(src)):
+            child = src / name
+            if not self.excluded(child):
+                self.copy(child, posixpath.join(image_path, name))
+
+    def finish(self, dest: Path, st: os.stat_result) -> None:
+        uid, gid = self.owner_of(st)
+        os.lchown(dest, uid, gid)
+        os.chmod(dest, self.mode if self.mode is not None else stat.S_IMODE(st.st_mode))
+        os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def parse_chmod(value: str | None, ins: Copy) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value, 8)
+    except ValueError:
+        raise BuildStepError(
+            f"{ins.keyword} --chmod={value}: only octal modes are supported by kiln",
+            location=ins.location,
+            hint="use an octal mode such as 0755",
+        ) from None
+
+
+def history_text(ins: Copy) -> str:
+    flags = ""
+    for name, value in (("from", ins.from_), ("chown", ins.chown), ("chmod", ins.chmod)):
+        if value:
+            flags += f"--{name}={value} "
+    return f"{'ADD' if ins.is_add else 'COPY'} {flags}{' '.join(ins.sources)} {ins.dest} # buildkit"
+
+
+def copy_step(ins: Copy, ctx: StepContext) -> Outcome:
+    state = ctx.state
+    ins = ins.expand(state.expansion_env(), state.escape)
+    keyword = "ADD" if ins.is_add else "COPY"
+    try:
+        owner = resolve_chown(ins.chown, state.root) if ins.chown else None
+    except KilnError as err:
+        raise BuildStepError(f"{keyword} --chown={ins.chown}: {err.message}", location=ins.location) from None
+    mode = parse_chmod(ins.chmod, ins)
+    ignored: Callable[[str], bool] | None = None
+    if ins.from_:
+        src_root = ctx.sources.root_of(ins.from_)
+        copier = Copier(state.root, owner, True, mode)
+    else:
+        src_root = ctx.context_dir
+        copier = Copier(state.root, owner, False, mode, src_root, ctx.ignore)
+        ignored = ctx.ignore.matches if ctx.ignore is not None else None
+    dest = absolute_dest(ins.dest, state.run.working_dir)
+    try:
+        _do_copy(ins, ctx, copier, src_root, ignored, dest)
+    except OSError as err:
+        raise BuildStepError(
+            f"{keyword} failed: {err.strerror}: {err.filename}", location=ins.location
+        ) from None
+    return Outcome(history_text(ins), touches_fs=True)
+
+
+def _do_copy(
+    ins: Copy,
+    ctx: StepContext,
+    copier: Copier,
+    src_root: Path,
+    ignored: Callable[[str], bool] | None,
+    dest: str,
+) -> None:
+    keyword = "ADD" if ins.is_add else "COPY"
+    matches: list[tuple[str, bool]] = []
+    specials: list[str] = []
+    for source in ins.sources:
+        if ins.heredoc_for(source) is not None or (ins.is_add and archives.is_remote(source)):
+            specials.append(source)
+            continue
+        if ins.is_add and archives.is_git(source):
+            raise BuildStepError(
+                f"ADD of git repositories is not supported yet: {source}", location=ins.location
+            )
+        found = match_sources(src_root, source, ignored)
+        if not found:
+            where = f"stage or image {ins.from_!r}" if ins.from_ else "the build context"
+            raise BuildStepError(
+                f"{keyword} failed: {source!r} not found in {where}",
+                location=ins.location,
+                hint=None if ins.from_ else "paths are relative to the context; check .dockerignore",
+            )
+        for rel in found:
+            host = safepath.resolve(src_root, rel) if rel else src_root
+            matches.append((rel, host.is_dir()))
+    count = len(matches) + len(specials)
+    existing = safepath.resolve(ctx.state.root, dest)
+    as_dir = destination_is_dir(dest, count, existing.is_dir())
+    for source in specials:
+        doc = ins.heredoc_for(source)
+        if doc is not None:
+            content = doc.content
+            if doc.expand:
+                content = expand_word(content, ctx.state.expansion_env(), ctx.state.escape)
+            target = posixpath.join(dest.rstrip("/"), doc.name) if as_dir else dest
+            copier.make_parents(target)
+            archives.write_file(copier, target, content.encode(), 0o644)
+        else:
+            archives.add_url(copier, ins, source, dest, as_dir, ctx)
+    for placement in place(matches, dest, as_dir):
+        host = safepath.resolve(src_root, placement.source) if placement.source else src_root
+        if ins.is_add and not placement.contents_of and archives.is_archive(host):
+            target_dir = dest.rstrip("/") or "/"
+            copier.make_dir(target_dir)
+            archives.extract(host, copier.host(target_dir, True))
+            continue
+        if placement.contents_of:
+            copier.make_dir(placement.dest)
+            copier.copy_children(host, placement.dest)
+        else:
+            copier.make_parents(placement.dest)
+            copier.copy(host, placement.dest)
