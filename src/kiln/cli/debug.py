@@ -77,7 +77,7 @@ def stages_command(file: Path, target: str | None, build_args: tuple[str, ...], 
         text = file.read_bytes().decode("utf-8", errors="replace")
     except OSError as exc:
         _fail(f"cannot read {file}: {exc.strerror}")
-    args = dict(arg.split("=", 1) if "=" in arg else (arg, "") for arg in build_args)
+    args = {name: value for name, _, value in (arg.partition("=") for arg in build_args)}
     try:
         target_platform = PlatformSpec.parse(platform) if platform else None
         graph = build_stages(parse_dockerfile(text, str(file)), args, target, target_platform=target_platform)
