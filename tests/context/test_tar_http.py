@@ -21,7 +21,7 @@ from kiln.errors import ContextError
 
 def fetch(spec: ContextSpec, tmp_path: Path) -> Path:
     work = tmp_path / "work"
-    work.mkdir()
+    work.mkdir(parents=True)
     return open_context(spec).fetch(work)
 
 
@@ -164,3 +164,31 @@ def test_http_missing_tarball_scrubs_secrets(
     with pytest.raises(ContextError, match="HTTP 404") as info:
         fetch(ContextSpec(url), tmp_path)
     assert "hunter22" not in str(info.value) and "SIGSECRET" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "module"),
+    [
+        ("/some/dir", "kiln.context.local"),
+        ("dir:///some/dir", "kiln.context.local"),
+        ("tar://ctx.tar.gz", "kiln.context.tar"),
+        ("git://github.com/acme/app.git#refs/heads/main", "kiln.context.git"),
+        ("https://github.com/acme/app.git#v1#0123abcd", "kiln.context.git"),
+        ("https://gitlab.example/group/app.git", "kiln.context.git"),
+        ("https://example.com/ctx.tar.gz", "kiln.context.http"),
+        ("s3://bucket/ctx.tar.gz", "kiln.context.s3"),
+        ("gs://bucket/ctx.tar.gz", "kiln.context.gcs"),
+        ("https://acct.blob.core.windows.net/c/ctx.tar.gz", "kiln.context.azure"),
+    ],
+)
+def test_scheme_routing(url: str, module: str) -> None:
+    assert type(open_context(ContextSpec(url))).__module__ == module
+
+
+def test_http_tarball_sub_path(tmp_path: Path, http_files: tuple[str, dict[str, bytes]]) -> None:
+    base, payloads = http_files
+    payloads["/ctx.tar.gz"] = make_tar_gz(SAMPLE)
+    root = fetch(ContextSpec(f"{base}/ctx.tar.gz", sub_path="/app"), tmp_path)
+    assert [p.name for p in root.iterdir()] == ["main.py"]
+    with pytest.raises(ContextError, match="leaves the context"):
+        fetch(ContextSpec(f"{base}/ctx.tar.gz", sub_path="../.."), tmp_path / "again")
