@@ -72,7 +72,7 @@ def test_from_errors(line: str, message: str) -> None:
 def test_unknown_instruction_hint() -> None:
     err = fails("FROM a\nRNU echo\n", "unknown instruction: RNU")
     assert err.hint == "did you mean RUN?"
-    assert str(err) == "Dockerfile:2: unknown instruction: RNU (hint: did you mean RUN?)"
+    assert str(err) == "Dockerfile:2: unknown instruction: RNU (did you mean RUN?)"
     far = fails("FROM a\nXYZZYQ\n", "unknown instruction: XYZZYQ")
     assert far.hint is not None and "did you mean" not in far.hint
 

@@ -27,7 +27,7 @@ from kiln.dockerfile.instructions.simple import (
     parse_workdir,
 )
 from kiln.dockerfile.parser import Node, ParsedDockerfile
-from kiln.errors import Location
+from kiln.errors import DockerfileError, Location
 
 _Parser = Callable[[Node, Location], Instruction]
 
@@ -65,10 +65,18 @@ def parse_instruction(node: Node, filename: str) -> Instruction:
     return parser(node, where)
 
 
-def unknown_instruction(keyword: str, where: Location) -> Exception:
+class UnknownInstruction(DockerfileError):
+    """An unknown keyword; renders BuildKit-style: ``Dockerfile:7: unknown instruction: RNU (did you mean RUN?)``."""
+
+    def __str__(self) -> str:
+        text = f"{self.location}: {self.message}" if self.location else self.message
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+def unknown_instruction(keyword: str, where: Location) -> DockerfileError:
     close = difflib.get_close_matches(keyword.lower(), KEYWORDS, n=1, cutoff=0.6)
     hint = f"did you mean {close[0].upper()}?" if close else "see the Dockerfile reference for instructions"
-    return error(where, f"unknown instruction: {keyword}", hint=hint)
+    return UnknownInstruction(f"unknown instruction: {keyword}", where, hint)
 
 
 def _parse_onbuild(node: Node, where: Location) -> OnBuild:
