@@ -1,9 +1,10 @@
-"""The executor command line drives a real build (once kiln.build.executor exists): outputs checked
+"""The executor command line drives real builds: outputs checked
 with independent tools (skopeo, oci-image-tool)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from fixtures.images import PushedImage
+from fixtures.registry import RegistryServer
+from fixtures.tools import skopeo_inspect
 from kiln.cli.executor import executor
 
 
@@ -42,3 +46,53 @@ def test_scratch_build_to_layout_tarball_and_digest_file(tmp_path: Path) -> None
         )  # fmt: skip
         labels = json.loads(inspected.stdout)["config"]["Labels"]
         assert labels == {"stage": "one", "from": "cli"}
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="RUN in the chroot sandbox needs root")
+
+
+def _executor(argv: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(executor, argv)
+    return result.exit_code, result.output
+
+
+@pytest.mark.privileged
+@needs_root
+def test_push_to_a_real_registry_with_digest_files(
+    tmp_path: Path, busybox_image: PushedImage, registry_http: RegistryServer
+) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {busybox_image.ref}\nRUN echo hi > /greeting\n")
+    repo = registry_http.ref("cli/e2e")
+    out = tmp_path / "out"
+    out.mkdir()
+    code, output = _executor(
+        ["-c", str(ctx), "-d", f"{repo}:one", "--destination", f"{repo}:two",
+         "--insecure-registry", registry_http.host, "--kaniko-dir", str(tmp_path / "k"),
+         "--digest-file", str(out / "digest"), "--image-name-with-digest-file", str(out / "names"),
+         "--image-name-tag-with-digest-file", str(out / "tags"), "--log-format", "text"],
+    )  # fmt: skip
+    assert code == 0, output
+    digest = (out / "digest").read_text()
+    for tag in ("one", "two"):
+        pushed = skopeo_inspect(f"{repo}:{tag}")
+        assert pushed["Digest"] == digest
+    assert (out / "names").read_text() == f"{repo}@{digest}\n{repo}@{digest}\n"
+    assert (out / "tags").read_text() == f"{repo}:one@{digest}\n{repo}:two@{digest}\n"
+
+
+@pytest.mark.privileged
+@needs_root
+def test_failing_run_exits_with_its_own_code(tmp_path: Path, busybox_image: PushedImage) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {busybox_image.ref}\nRUN exit 42\n")
+    host = busybox_image.ref.split("/")[0]
+    code, output = _executor(
+        ["--no-push", "-c", str(ctx), "--insecure-pull", "--insecure-registry", host,
+         "--kaniko-dir", str(tmp_path / "k"), "--verbosity", "error"],
+    )  # fmt: skip
+    assert code == 42, output  # kaniko's integration test expects the RUN's exit code too
+    lines = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "exit" in lines[0] and "Traceback" not in output
