@@ -138,3 +138,16 @@ def test_stage_name_equal_to_image_is_an_image_for_itself() -> None:
 def test_copy_from_uses_global_args() -> None:
     g = graph("ARG SRC=builder\nFROM a AS builder\nFROM b\nCOPY --from=$SRC / /\n")
     assert g.stages[1].dependencies == (0,)
+
+
+def test_real_world_multi_stage_file() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "golden" / "realworld.Dockerfile").read_text()
+    g = graph(text, {"GO_VERSION": "1.23"})
+    build, final = g.stages
+    assert (build.name, build.base, build.platform) == ("build", "golang:1.23-alpine3.19", "linux/amd64")
+    assert (final.base, final.dependencies, g.target) == ("alpine:3.19", (0,), 1)
+    assert g.unused_stages() == []
+    copy = final.instructions[-5]
+    assert isinstance(copy, Copy) and copy.heredoc_content("<<-EOT", {}) == 'listen = ":8080"\n'

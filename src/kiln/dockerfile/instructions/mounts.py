@@ -54,9 +54,9 @@ class Mount:
 def _bool(key: str, value: str | None, where: Location) -> bool:
     if value is None:
         return True
-    if value.lower() in ("true", "1"):
+    if value.lower() in ("true", "1", "t"):
         return True
-    if value.lower() in ("false", "0"):
+    if value.lower() in ("false", "0", "f"):
         return False
     raise error(where, f"invalid value for {key}: {value}")
 
