@@ -305,7 +305,7 @@ def test_healthcheck() -> None:
         ("HEALTHCHECK", "HEALTHCHECK requires an argument"),
         ("HEALTHCHECK NONE extra", "HEALTHCHECK NONE takes no arguments"),
         ("HEALTHCHECK CMD", "Missing command after HEALTHCHECK CMD"),
-        ("HEALTHCHECK RUN x", "Unknown type 'RUN' in HEALTHCHECK"),
+        ("HEALTHCHECK RUN x", 'Unknown type "RUN" in HEALTHCHECK'),
         ("HEALTHCHECK --interval=5 CMD x", "invalid duration"),
         ("HEALTHCHECK --interval=1ns CMD x", "cannot be less than 1ms"),
         ("HEALTHCHECK --timeout=-1s CMD x", "cannot be negative"),

@@ -81,7 +81,7 @@ ERRORS = [
     ('FROM a\nCMD ["a", 1]\n', "arrays must be comprised of strings only", 2, 2),
     ('FROM a\nRUN ["a", \\\n  null]\n', "arrays must be comprised of strings only", 2, 3),
     ("FROM a\nENV onlykey\n", "ENV must have two arguments", 2, 2),
-    ("FROM a\nLABEL a=b c\n", "can't find = in 'c'", 2, 2),
+    ("FROM a\nLABEL a=b c\n", 'can\'t find = in "c"', 2, 2),
     ("# escape=x\nFROM a\n", "invalid escape token", 1, 1),
     ("# escape=`\n# escape=`\nFROM a\n", "only one escape parser directive", 2, 2),
     ("FROM a\nRUN <<EOF\nbody\n", "unterminated heredoc", 2, 3),

@@ -62,7 +62,7 @@ def test_stages_bases_and_dependencies() -> None:
 def test_target_selects_stage_and_unknown_target_fails() -> None:
     assert graph(MULTI, target="build").target == 2
     assert graph(MULTI, target="Unused").target == 3
-    with pytest.raises(DockerfileError, match="target stage 'nope' could not be found"):
+    with pytest.raises(DockerfileError, match='target stage "nope" could not be found'):
         graph(MULTI, target="nope")
 
 

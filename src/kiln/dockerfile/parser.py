@@ -8,6 +8,7 @@ kept here (as BuildKit does) and rejected by the typed layer.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -262,7 +263,9 @@ def _name_values(rest: str, keyword: str, escape: str) -> list[str]:
         return parts
     for word in words:
         if "=" not in word:
-            raise _LineError(f"Syntax error - can't find = in {word!r}. Must be of the form: name=value")
+            raise _LineError(
+                f"Syntax error - can't find = in {json.dumps(word)}. Must be of the form: name=value"
+            )
     return words
 
 

@@ -8,6 +8,7 @@ rest can be skipped (kaniko's --skip-unused-stages).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -168,7 +169,7 @@ def build_stages(
         if found is None:
             names = ", ".join(s.name for s in stages if s.name) or "none"
             raise DockerfileError(
-                f"target stage {target!r} could not be found", hint=f"named stages: {names}"
+                f"target stage {json.dumps(target)} could not be found", hint=f"named stages: {names}"
             )
         target_index = found
     return StageGraph(stages, tuple(meta), global_args, escape, target_index, dict(parsed.directives))

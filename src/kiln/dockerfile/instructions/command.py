@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -141,7 +142,7 @@ def parse_healthcheck(node: Node, where: Location) -> Healthcheck:
             raise error(where, "HEALTHCHECK NONE takes no arguments")
         return Healthcheck(where, node.original, ("NONE",), 0, 0, 0, 0, 0)
     if kind != "CMD":
-        raise error(where, f"Unknown type {node.args[0]!r} in HEALTHCHECK (try CMD)")
+        raise error(where, f"Unknown type {json.dumps(node.args[0])} in HEALTHCHECK (try CMD)")
     command = node.args[1:]
     if not command:
         raise error(where, "Missing command after HEALTHCHECK CMD")

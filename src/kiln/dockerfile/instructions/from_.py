@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -35,7 +36,7 @@ def parse_from(node: Node, where: Location) -> From:
         if not _STAGE_NAME.match(name):
             raise error(
                 where,
-                f"invalid name for build stage: {args[2]!r}, name can't start with a number or contain symbols",
+                f"invalid name for build stage: {json.dumps(args[2])}, name can't start with a number or contain symbols",
             )
     elif len(args) != 1:
         raise error(where, "FROM requires either one or three arguments", hint="FROM <image> [AS <name>]")
