@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,21 @@ def test_scratch_build_to_layout_tarball_and_digest_file(tmp_path: Path) -> None
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="RUN in the chroot sandbox needs root")
 
 
+def _mounts_below(path: Path) -> list[str]:
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        points = [line.split()[4] for line in f if len(line.split()) > 4]
+    return sorted((p for p in points if p.startswith(f"{path}/")), key=len, reverse=True)
+
+
+@pytest.fixture
+def leftover_mounts(tmp_path: Path) -> Iterator[list[str]]:
+    """Mounts a build left below tmp_path, unmounted after the test so nothing piles up."""
+    found: list[str] = []
+    yield found
+    for point in _mounts_below(tmp_path):
+        subprocess.run(["umount", "-l", point], check=False)
+
+
 def _executor(argv: list[str]) -> tuple[int, str]:
     result = CliRunner().invoke(executor, argv)
     return result.exit_code, result.output
@@ -82,9 +98,7 @@ def test_push_to_a_real_registry_with_digest_files(
     assert (out / "tags").read_text() == f"{repo}:one@{digest}\n{repo}:two@{digest}\n"
 
 
-@pytest.mark.privileged
-@needs_root
-def test_failing_run_exits_with_its_own_code(tmp_path: Path, busybox_image: PushedImage) -> None:
+def _failing_run(tmp_path: Path, busybox_image: PushedImage) -> tuple[int, str]:
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(f"FROM {busybox_image.ref}\nRUN exit 42\n")
@@ -93,6 +107,28 @@ def test_failing_run_exits_with_its_own_code(tmp_path: Path, busybox_image: Push
         ["--no-push", "-c", str(ctx), "--insecure-pull", "--insecure-registry", host,
          "--kaniko-dir", str(tmp_path / "k"), "--verbosity", "error"],
     )  # fmt: skip
+    return code, output
+
+
+@pytest.mark.privileged
+@needs_root
+def test_failing_run_exits_with_its_own_code(
+    tmp_path: Path, busybox_image: PushedImage, leftover_mounts: list[str]
+) -> None:
+    code, output = _failing_run(tmp_path, busybox_image)
     assert code == 42, output  # kaniko's integration test expects the RUN's exit code too
     lines = [line for line in output.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and "exit" in lines[0] and "Traceback" not in output
+
+
+@pytest.mark.privileged
+@needs_root
+@pytest.mark.xfail(
+    reason="known bug in kiln.build: a failing RUN leaves the stage's overlay mounted", strict=False
+)
+def test_failing_run_leaves_no_mounts(
+    tmp_path: Path, busybox_image: PushedImage, leftover_mounts: list[str]
+) -> None:
+    code, _ = _failing_run(tmp_path, busybox_image)
+    assert code == 42
+    assert _mounts_below(tmp_path) == []

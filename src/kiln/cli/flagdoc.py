@@ -114,6 +114,14 @@ def _default(param: click.Option, name: str) -> str:
     return f"`{value}`" if value not in ("", None) else '""'
 
 
+# supported flags whose effect differs in kind from kaniko's
+NOTES = {
+    "cleanup": "supported (kiln always removes the build's filesystem)",
+    "skip-push-permission-check": "supported (kiln does no up-front push check yet, so nothing to skip)",
+    "cache-dir": "supported (also holds RUN --mount=type=cache dirs)",
+}
+
+
 def _status(name: str, hidden: bool) -> str:
     if name in NOT_SUPPORTED_YET:
         return f"not yet ({NOT_SUPPORTED_YET[name]})"
@@ -121,7 +129,7 @@ def _status(name: str, hidden: bool) -> str:
         return f"deprecated: sets `--{DEPRECATED_ALIASES[name]}`"
     if name == "azure-container-registry-config":
         return "accepted, no effect (hidden)"
-    status = "supported"
+    status = NOTES.get(name, "supported")
     if name in KILN_EXTRAS:
         status += ", kiln"
     return status + (" (hidden)" if hidden else "")

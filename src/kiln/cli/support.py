@@ -25,6 +25,7 @@ NOT_SUPPORTED_YET: Mapping[str, str] = {
     "no-push-cache": "the layer cache",
     "compressed-caching": "the layer cache",
     "use-new-run": "the experimental RUN snapshotter",
+    "force-build-metadata": "layers for metadata-only steps",
     "generate-provenance": "provenance attestations",
 }
 
