@@ -16,6 +16,11 @@ _SPECIAL_PARAMS = frozenset("@*#?-$!0")
 _EOF = ""
 
 
+def is_space(ch: str) -> bool:
+    """Go's unicode.IsSpace: Python's isspace() minus the ASCII separators \\x1c-\\x1f."""
+    return ch.isspace() and ch not in "\x1c\x1d\x1e\x1f"
+
+
 class LexError(ValueError):
     """An expansion that cannot be performed (unterminated quote, bad modifier, ${V?msg})."""
 
@@ -29,7 +34,7 @@ class _Words:
     in_word: bool = False
 
     def add_char(self, ch: str) -> None:
-        if ch.isspace():
+        if is_space(ch):
             if self.in_word and self.word:
                 self.words.append(self.word)
                 self.word = ""

@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from kiln.dockerfile.lexer import LexError, split_raw_words, split_words_skip_unset
+from kiln.dockerfile.lexer import LexError, is_space, split_raw_words, split_words_skip_unset
 from kiln.dockerfile.words import (
     WHITESPACE,
     NotStringArray,
@@ -271,12 +271,12 @@ def _name_values(rest: str, keyword: str, escape: str) -> list[str]:
 
 def _healthcheck(rest: str) -> tuple[list[str], bool]:
     sep = 0
-    while sep < len(rest) and not rest[sep].isspace():
+    while sep < len(rest) and not is_space(rest[sep]):
         sep += 1
     if sep == 0:
         return [], False
     nxt = sep
-    while nxt < len(rest) and rest[nxt].isspace():
+    while nxt < len(rest) and is_space(rest[nxt]):
         nxt += 1
     cmd, is_json = _maybe_json(rest[nxt:])
     return [rest[:sep], *cmd], is_json

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+from kiln.dockerfile.lexer import is_space
+
 WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 
 
@@ -27,7 +29,7 @@ def extract_flags(line: str) -> tuple[str, list[str]]:
     pos = 0
     n = len(line)
     while True:
-        while pos < n and line[pos].isspace():
+        while pos < n and is_space(line[pos]):
             pos += 1
         if pos >= n:
             return "", words
@@ -48,7 +50,7 @@ def extract_flags(line: str) -> tuple[str, list[str]]:
                     word.append(ch)
                 pos += 1
                 continue
-            if ch.isspace():
+            if is_space(ch):
                 break
             if ch in ("'", '"'):
                 quote = ch
@@ -79,7 +81,7 @@ def parse_words(rest: str, escape: str) -> list[str]:
     while pos < n:
         ch = rest[pos]
         if not in_word:
-            if ch.isspace():
+            if is_space(ch):
                 pos += 1
                 continue
             in_word = True
@@ -96,7 +98,7 @@ def parse_words(rest: str, escape: str) -> list[str]:
             word.append(ch)
             pos += 1
             continue
-        if ch.isspace():
+        if is_space(ch):
             if blank_ok or word:
                 words.append("".join(word))
             word, blank_ok, in_word = [], False, False
