@@ -103,8 +103,15 @@ class _LineError(ValueError):
     """A malformed instruction line; turned into a located DockerfileError by the caller."""
 
 
+def _lstrip_space(text: str) -> str:
+    start = 0
+    while start < len(text) and is_space(text[start]):
+        start += 1
+    return text[start:]
+
+
 def _is_comment(line: str) -> bool:
-    return line.lstrip(" \t\r\n\v\f").startswith("#")
+    return _lstrip_space(line).startswith("#")
 
 
 def _trim_newline(line: str) -> str:
@@ -125,7 +132,7 @@ def parse_dockerfile(text: str, filename: str = "Dockerfile") -> ParsedDockerfil
         raw = flat[i]
         i += 1
         start = i
-        stripped = _trim_newline(raw).lstrip(" \t\v\f\r")
+        stripped = _lstrip_space(_trim_newline(raw))
         directives.feed(stripped, start)
         first = "" if _is_comment(raw) else stripped
         line, continues = _trim_continuation(first, directives)
@@ -139,7 +146,7 @@ def parse_dockerfile(text: str, filename: str = "Dockerfile") -> ParsedDockerfil
             if _is_comment(raw):
                 continue
             piece = _trim_newline(raw)
-            if not piece.strip(" \t\v\f\r"):
+            if not _lstrip_space(piece):
                 empty_continuation = True
                 continue
             piece, continues = _trim_continuation(piece, directives)
