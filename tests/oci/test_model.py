@@ -44,6 +44,9 @@ D2 = Digest.of_bytes(b"two")
         ("linux/armhf", ("linux", "arm", "v7")),
         ("linux/armel", ("linux", "arm", "v6")),
         ("linux/i386", ("linux", "386", None)),
+        ("linux/armv7l", ("linux", "arm", "v7")),
+        ("linux/armv6l", ("linux", "arm", "v6")),
+        ("linux/ppc64le", ("linux", "ppc64le", None)),
         ("macos/arm64", ("darwin", "arm64", None)),
     ],
 )

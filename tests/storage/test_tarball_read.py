@@ -149,6 +149,17 @@ def test_base_cache_round_trip_keeps_the_registry_digest(tmp_path: Path) -> None
     assert layout.append_image(got).digest == img.digest()  # byte-exact copy out of the cache
 
 
+def test_base_cache_keeps_digest_pinned_images_untagged(tmp_path: Path) -> None:
+    img = _image(tmp_path, {"x": b"x"})
+    cache = BaseImageCache(tmp_path / "cache")
+    cache.put(img, f"localhost:5000/base@{img.digest()}")
+    with tarfile.open(cache.tarball_path(img.digest())) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == []
+    got = cache.get(img.digest())
+    assert got is not None and got.digest() == img.digest()
+
+
 def test_base_cache_ttl_and_force(tmp_path: Path) -> None:
     img = _image(tmp_path, {"x": b"x"})
     now = [1_000_000_000.0]

@@ -21,10 +21,21 @@ _ARCH_ALIASES = {
     "arm64": "arm64",
     "armhf": "arm",
     "armel": "arm",
+    "armv5tel": "arm",
+    "armv6l": "arm",
+    "armv7l": "arm",
+    "armv8l": "arm",
     "arm": "arm",
 }
 _DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7"}
-_ARCH_VARIANT = {"armhf": "v7", "armel": "v6"}
+_ARCH_VARIANT = {
+    "armhf": "v7",
+    "armel": "v6",
+    "armv5tel": "v5",
+    "armv6l": "v6",
+    "armv7l": "v7",
+    "armv8l": "v8",
+}
 _COMPONENT = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 

@@ -64,17 +64,20 @@ class BaseImageCache:
             raise DigestMismatch(str(digest), str(Digest.of_bytes(raw)), "cached manifest")
         return TarballImage(self.tarball_path(digest), raw_manifest=raw)
 
-    def put(self, image: Image, name: str | Reference, force: bool = False) -> bool:
+    def put(self, image: Image, name: str | Reference | None = None, force: bool = False) -> bool:
         """Store ``image`` under its digest; False when a fresh or expired entry is kept (no ``force``).
 
-        Like kaniko's warmer, an expired entry counts as present unless ``force`` is given.
+        Like kaniko's warmer, an expired entry counts as present unless ``force`` is given. ``name`` (the
+        reference the image was pulled by) tags the tarball; a reference by digest alone leaves it untagged.
         """
         digest = image.digest()
         if not force and self.state(digest) != "missing":
             return False
+        ref = Reference.parse(name) if isinstance(name, str) else name
+        tags = [ref] if ref is not None and ref.tag else []
         self.root.mkdir(mode=0o755, parents=True, exist_ok=True)
         atomic_write(self.manifest_path(digest), image.raw_manifest())
-        write_docker_tarball(self.tarball_path(digest), image, [name])
+        write_docker_tarball(self.tarball_path(digest), image, tags)
         return True
 
     def touch(self, digest: Digest) -> None:
