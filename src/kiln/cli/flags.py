@@ -68,8 +68,8 @@ def bool_flag(
         is_flag=False,
         flag_value="true",
         default=default,
-        show_default=True,
-        help=help,
+        metavar="[BOOL]",
+        help=f"{help}  [default: {str(default).lower()}]",
         hidden=hidden,
     )
 
@@ -209,6 +209,7 @@ def executor_flags(f: F) -> F:
         ),
         bool_flag("--generate-provenance", False, "attach a SLSA provenance attestation to the image"),
     ]
+    f = registry_flags(log_flags(f))  # listed after the build flags in --help
     for deco in reversed(decorators):
         f = deco(f)
-    return registry_flags(log_flags(f))
+    return f
