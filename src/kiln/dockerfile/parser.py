@@ -104,10 +104,11 @@ class _LineError(ValueError):
 
 
 def _lstrip_space(text: str) -> str:
-    start = 0
-    while start < len(text) and is_space(text[start]):
-        start += 1
-    return text[start:]
+    stripped = text.lstrip()
+    for i in range(len(text) - len(stripped)):
+        if not is_space(text[i]):
+            return text[i:]
+    return stripped
 
 
 def _is_comment(line: str) -> bool:
