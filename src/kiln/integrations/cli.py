@@ -1,0 +1,69 @@
+"""``kiln integration <platform> build``: the entry point the platform files call.
+
+Why its own small group: integrations may not import kiln.cli (same rank), so this group renders
+kiln errors itself, as one ``error: ...`` line and the error's exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import TextIO
+
+import click
+
+from kiln.errors import KilnError
+
+Runner = Callable[[Mapping[str, str], TextIO], int]
+
+
+def _run(runner: Runner, annotate: Callable[[str], str] | None = None) -> None:
+    try:
+        code = runner(dict(os.environ), sys.stdout)
+    except KilnError as err:
+        if annotate is not None:
+            click.echo(annotate(str(err)))
+        click.echo(f"error: {err}", err=True)
+        sys.exit(err.exit_code)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def integration() -> None:
+    """Run a build the way a CI platform's kiln step does (inputs from the environment)."""
+
+
+@integration.command("github")
+def github_build() -> None:
+    """GitHub Actions: INPUT_* variables in; GITHUB_OUTPUT, step summary and annotations out."""
+    from kiln.integrations import github
+
+    _run(
+        lambda env, out: github.build(env, out), lambda msg: f"::error title=kiln::{github.escape_data(msg)}"
+    )
+
+
+@integration.command("gitlab")
+def gitlab_build() -> None:
+    """GitLab CI: KILN_* and CI_* variables in; a dotenv report (IMAGE_DIGEST, IMAGE_REF) out."""
+    from kiln.integrations import gitlab
+
+    _run(lambda env, out: gitlab.build(env, out))
+
+
+@integration.command("jenkins")
+def jenkins_build() -> None:
+    """Jenkins: KILN_* variables (credentials bound by withCredentials) in; digest files out."""
+    from kiln.integrations import jenkins
+
+    _run(lambda env, out: jenkins.build(env, out))
+
+
+@integration.command("tekton", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def tekton_build(args: tuple[str, ...]) -> None:
+    """Tekton: params as env; BUILD_ARGS, then '--', then EXTRA_ARGS as arguments; results out."""
+    from kiln.integrations import tekton
+
+    _run(lambda env, out: tekton.build(env, list(args), out))

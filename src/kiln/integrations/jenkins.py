@@ -1,0 +1,60 @@
+"""Jenkins: the ``kilnBuild`` step's KILN_* variables -> executor argv; digest files for archiving.
+
+Why env only: the Groovy step binds credentials with ``withCredentials`` and passes every value with
+``withEnv``; its ``sh`` script is a constant, so no value (and no secret) is ever part of a command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from kiln.integrations.dockerconfig import (
+    RegistryLogin,
+    docker_config_json,
+    existing_docker_config,
+    parse_docker_config,
+)
+from kiln.integrations.envrequest import request_from_env
+from kiln.integrations.run import default_executor
+from kiln.integrations.session import Plan, execute
+
+SECRET_VARIABLES = ("KILN_REGISTRY_PASSWORD",)
+OUTPUT_NAMES = ("digest", "image-refs", "image-tag-refs")
+
+
+def plan_from_env(environ: Mapping[str, str]) -> Plan:
+    """Credentials: a docker config file credential, else a username/password credential, else none."""
+    out_dir = Path(environ.get("KILN_OUTPUT_DIR") or "kiln-out")
+    request = dataclasses.replace(
+        request_from_env(environ),
+        digest_file=str(out_dir / "digest"),
+        image_name_with_digest_file=str(out_dir / "image-refs"),
+        image_name_tag_with_digest_file=str(out_dir / "image-tag-refs"),
+    )
+    config = None
+    config_file = environ.get("KILN_DOCKER_CONFIG_FILE", "")
+    if config_file:
+        config = parse_docker_config(Path(config_file).read_text(), "the docker config credential")
+    if environ.get("KILN_REGISTRY_USER") and environ.get("KILN_REGISTRY_PASSWORD"):
+        login = RegistryLogin(
+            environ.get("KILN_REGISTRY", ""), environ["KILN_REGISTRY_USER"], environ["KILN_REGISTRY_PASSWORD"]
+        )
+        config = docker_config_json(
+            [login], config if config is not None else existing_docker_config(environ)
+        )
+    return Plan(request, config, (*SECRET_VARIABLES, "KILN_DOCKER_CONFIG_FILE"))
+
+
+def build(environ: Mapping[str, str], stdout: TextIO, executor: Sequence[str] | None = None) -> int:
+    """Run the build; on success the output dir holds ``digest``, ``image-refs``, ``image-tag-refs``."""
+    plan = plan_from_env(environ)
+    Path(plan.request.digest_file).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kiln-") as tmp:
+        _, outcome = execute(plan, environ, Path(tmp), executor or default_executor(environ))
+    if outcome.ok:
+        print(f"kiln: {outcome.digest}", file=stdout)
+    return outcome.exit_code
