@@ -209,3 +209,31 @@ def test_concurrent_writers_lose_no_entry(tmp_path: Path) -> None:
     assert not [n for n in os.listdir(root / "blobs" / "sha256") if n.startswith(".")]
     _validate(root)
     assert _read_name(layout.open_image(ref_name="3-5")) == b"3-5"
+
+
+def test_prune_removes_only_what_no_image_needs(tmp_path: Path) -> None:
+    from kiln.storage.layout_gc import prune
+
+    shared = _image(tmp_path / "w", "shared")
+    keep = _image(tmp_path / "w", "keep")
+    drop = mutate.append_layer(
+        shared, _image(tmp_path / "w", "only in drop").layers()[0], History(created_by="COPY drop")
+    )
+    layout = Layout(tmp_path / "oci")
+    layout.init()
+    layout.append_image(keep, {REF_NAME: "keep"})
+    layout.append_image(shared, {REF_NAME: "shared"})
+    layout.append_image(drop, {REF_NAME: "drop"})
+    layout.remove_from_index(drop.digest())
+    stray = layout.blob_path(Digest.of_bytes(b"half-written by a crashed writer"))
+    stray.write_bytes(b"half-written by a crashed writer")
+    assert prune(layout, grace=3600) == []  # everything is younger than the grace period
+    removed = prune(layout, grace=0)
+    only_drop = {drop.digest(), drop.config_descriptor().digest, drop.layers()[1].digest}
+    assert set(removed) == only_drop | {Digest.of_bytes(b"half-written by a crashed writer")}
+    for image in (keep, shared):
+        assert layout.open_image(digest=image.digest()).digest() == image.digest()
+        for layer in image.layers():
+            assert layout.has_blob(layer.digest, layer.size)
+    assert layout.has_blob(drop.layers()[0].digest)  # shared with a kept image
+    _validate(layout.root)

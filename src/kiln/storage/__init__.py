@@ -8,6 +8,7 @@ from kiln.storage.digest_files import (
     write_image_name_files,
 )
 from kiln.storage.layout import REF_NAME, Layout, LayoutImage, LayoutIndex, write_oci_layout
+from kiln.storage.layout_gc import prune as prune_layout
 from kiln.storage.tarball import repo_tag, write_docker_tarball
 from kiln.storage.tarball_read import TarballImage
 
@@ -19,6 +20,7 @@ __all__ = [
     "LayoutIndex",
     "TarballImage",
     "image_names_with_digest",
+    "prune_layout",
     "repo_tag",
     "write_digest_file",
     "write_docker_tarball",
