@@ -98,9 +98,15 @@ class Copier:
         self.finish(dest, st)
 
     def excluded(self, child: Path) -> bool:
+        if self.context is None:
+            return False
+        return self.excluded_rel(child.relative_to(self.context).as_posix())
+
+    def excluded_rel(self, rel: str) -> bool:
+        """Whether .dockerignore hides ``rel``; a directory with re-included paths below stays."""
         if self.ignore is None or self.context is None:
             return False
-        rel = child.relative_to(self.context).as_posix()
+        child = self.context / rel
         if not self.ignore.matches(rel):
             return False
         reinclude = self.ignore.has_exclusions and self.ignore.may_reinclude_under(rel)
@@ -156,7 +162,7 @@ def copy_step(ins: Copy, ctx: StepContext) -> Outcome:
     else:
         src_root = ctx.context_dir
         copier = Copier(state.root, owner, False, mode, src_root, ctx.ignore)
-        ignored = ctx.ignore.matches if ctx.ignore is not None else None
+        ignored = copier.excluded_rel if ctx.ignore is not None else None
     dest = absolute_dest(ins.dest, state.run.working_dir)
     try:
         _do_copy(ins, ctx, copier, src_root, ignored, dest)
