@@ -111,7 +111,7 @@ def test_platform_spec() -> None:
     ("text", "message", "line"),
     [
         ("RUN x\nFROM a\n", "no build stage in current context", 1),
-        ("ARG A=1\n", "no build stage in current context", 1),
+        ("ARG A=1\n", "dockerfile contains no stages to build", 1),
         ("FROM a AS x\nFROM b AS X\n", "duplicate stage name 'x'", 2),
         (
             "FROM a AS one\nCOPY --from=two / /\nFROM b AS two\nCOPY --from=one / /\n",

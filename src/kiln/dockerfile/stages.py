@@ -159,7 +159,7 @@ def build_stages(
             drafts[-1].instructions.append(instruction)
     if not drafts or global_args is None:
         where = Location(parsed.filename, parsed.nodes[-1].end_line, parsed.nodes[-1].end_line)
-        raise error(where, "no build stage in current context", hint="add a FROM instruction")
+        raise error(where, "dockerfile contains no stages to build", hint="add a FROM instruction")
     _check_duplicate_names(drafts)
     stages = tuple(_resolve(draft, drafts, global_args.values, escape) for draft in drafts)
     _check_cycles(stages)
