@@ -7,6 +7,7 @@ its tag and a branch pipeline with the short SHA (plus ``latest`` on the default
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,7 @@ from typing import Any, TextIO
 from kiln.errors import UsageError
 from kiln.integrations.dockerconfig import RegistryLogin, docker_config_json, parse_docker_config
 from kiln.integrations.envrequest import request_from_env
+from kiln.integrations.request import parse_bool
 from kiln.integrations.run import BuildOutcome, default_executor
 from kiln.integrations.session import Plan, execute
 
@@ -25,6 +27,7 @@ SECRET_VARIABLES = (
     "CI_DEPENDENCY_PROXY_PASSWORD",
     "CI_JOB_TOKEN",
 )
+DEFAULT_LAYOUT = "kiln-oci-layout"
 _TAG_BAD = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -82,6 +85,11 @@ def docker_config_from(environ: Mapping[str, str]) -> dict[str, Any] | None:
 
 def plan_from_env(environ: Mapping[str, str]) -> Plan:
     request = request_from_env(environ, default_destinations(environ))
+    keep = environ.get("KILN_KEEP_OCI_LAYOUT", "").strip()
+    if keep:  # the templates' switch: the layout path is always set, kept only on request
+        wanted = parse_bool(keep, "KILN_KEEP_OCI_LAYOUT")
+        path = (request.oci_layout_path or DEFAULT_LAYOUT) if wanted else ""
+        request = dataclasses.replace(request, oci_layout_path=path)
     if request.push and not request.destinations:
         raise UsageError(
             "no image to push: neither KILN_DESTINATIONS nor CI_REGISTRY_IMAGE is set",
