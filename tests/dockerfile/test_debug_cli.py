@@ -76,3 +76,22 @@ def test_stages_command(tmp_path: Path) -> None:
     assert rows[2]["target"] and rows[2]["base_stage"] == 0 and rows[2]["images"] == ["nginx"]
     bad = CliRunner().invoke(debug, ["stages", str(dockerfile), "--target", "nope"])
     assert bad.exit_code == 1 and "could not be found" in bad.output
+
+
+def test_debug_is_wired_into_the_kiln_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM a\nRNU x\n")
+    cmd = [sys.executable, "-c", "from kiln.cli.main import kiln; kiln()", "debug", "parse", str(dockerfile)]
+    ok = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert ok.returncode == 0
+    assert json.loads(ok.stdout.splitlines()[1])["cmd"] == "rnu"
+    dockerfile.write_text("")
+    bad = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().endswith(
+        "file with no instructions (hint: a Dockerfile needs at least a FROM instruction)"
+    )
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
