@@ -62,6 +62,7 @@ def build_case(options: BuildOptions) -> BuildResult:
 
 def unpack_from_registry(ref: str, tmp: Path) -> tuple[Path, dict[str, Any]]:
     """skopeo copies the pushed image to an OCI layout, umoci unpacks it; returns (rootfs, config)."""
+    tmp.mkdir(parents=True, exist_ok=True)
     layout = tmp / "pulled"
     run_tool(["skopeo", "copy", "--src-tls-verify=false", f"docker://{ref}", f"oci:{layout}:t"])
     config = json.loads(run_tool(["skopeo", "inspect", "--config", "--raw", f"oci:{layout}:t"]).stdout)

@@ -95,6 +95,23 @@ def build_stage(
 ) -> StageResult:
     """Build ``stage`` on ``base`` (None = scratch) in ``work``; the caller closes ``result.root``."""
     root = StageRoot(work, settings.ignore_list, settings.snapshot_mode, settings.extract_retries)
+    try:
+        return _build_on(stage, base, docker, settings, root, sources, counter)
+    except BaseException:
+        root.close()  # a failed stage releases its overlay mount; built ones are closed by the caller
+        raise
+
+
+def _build_on(
+    stage: Stage,
+    base: Image | None,
+    docker: bool,
+    settings: StageSettings,
+    root: StageRoot,
+    sources: StageFiles,
+    counter: StepCounter,
+) -> StageResult:
+    work = root.work
     layers: list[Layer] = []
     with counter.step(stage.from_.original.strip()):
         if base is not None:
