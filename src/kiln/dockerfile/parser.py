@@ -157,31 +157,10 @@ def parse_dockerfile(text: str, filename: str = "Dockerfile") -> ParsedDockerfil
             warnings.append(f"{where}: empty continuation line (BuildKit warns; it may become an error)")
         node = _node_from_line(line, directives.escape, where)
         heredoc_host = node.sub if node.cmd == "onbuild" and node.sub is not None else node
+        docs: tuple[Heredoc, ...] = ()
         if heredoc_host.cmd in _HEREDOC_KEYWORDS and not heredoc_host.json and "<<" in line:
-            docs: list[Heredoc] = []
-            for name, expand, chomp, fd in _heredoc_markers(line, where):
-                body: list[str] = []
-                terminated = False
-                while i < total:
-                    raw = flat[i]
-                    i += 1
-                    candidate = _trim_newline(raw)
-                    if chomp:
-                        candidate = candidate.lstrip("\t")
-                    if candidate == name:
-                        terminated = True
-                        break
-                    body.append(raw)
-                if not terminated:
-                    raise DockerfileError(
-                        "unterminated heredoc",
-                        Location(filename, start, i),
-                        hint=f"end the here-document with a line holding only {name}",
-                    )
-                docs.append(Heredoc(name, "".join(body), expand, chomp, fd))
-            node = _with_lines(node, start, i, tuple(docs))
-        else:
-            node = _with_lines(node, start, i, ())
+            docs, i = _read_heredocs(flat, i, _heredoc_markers(line, where), Location(filename, start, start))
+        node = _with_lines(node, start, i, docs)
         nodes.append(node)
     if not nodes:
         raise DockerfileError(
@@ -192,6 +171,34 @@ def parse_dockerfile(text: str, filename: str = "Dockerfile") -> ParsedDockerfil
     return ParsedDockerfile(
         filename, dict(directives.values), directives.escape, tuple(nodes), tuple(warnings)
     )
+
+
+def _read_heredocs(
+    flat: list[str], i: int, markers: list[tuple[str, bool, bool, int]], where: Location
+) -> tuple[tuple[Heredoc, ...], int]:
+    """Read each marker's body from line index ``i`` on; returns the heredocs and the next index."""
+    docs: list[Heredoc] = []
+    for name, expand, chomp, fd in markers:
+        body: list[str] = []
+        terminated = False
+        while i < len(flat):
+            raw = flat[i]
+            i += 1
+            candidate = _trim_newline(raw)
+            if chomp:
+                candidate = candidate.lstrip("\t")
+            if candidate == name:
+                terminated = True
+                break
+            body.append(raw)
+        if not terminated:
+            raise DockerfileError(
+                "unterminated heredoc",
+                Location(where.file, where.start_line, i),
+                hint=f"end the here-document with a line holding only {name}",
+            )
+        docs.append(Heredoc(name, "".join(body), expand, chomp, fd))
+    return tuple(docs), i
 
 
 def _trim_continuation(line: str, directives: _Directives) -> tuple[str, bool]:
