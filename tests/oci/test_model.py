@@ -402,3 +402,14 @@ def test_file_layer_streams_uncompressed(tmp_path: Path, kind: str) -> None:
     for _ in range(2):  # re-openable
         with layer.open_uncompressed() as f:
             assert Digest.of_stream(f)[0] == layer.diff_id
+
+
+def test_index_entry_without_platform_counts_as_linux_amd64() -> None:
+    """go-containerregistry (kaniko) assumes linux/amd64 for an index entry that names no platform."""
+    bare = Descriptor(mediatypes.OCI_MANIFEST, D1, 3)
+    arm = Descriptor(mediatypes.OCI_MANIFEST, D2, 3, platform=Platform.parse("linux/arm64"))
+    idx = Index(mediatypes.OCI_INDEX, (bare, arm))
+    assert idx.select(Platform.parse("linux/amd64")) == bare
+    assert idx.select(Platform.parse("linux/arm64")) == arm
+    with pytest.raises(KilnError, match="available: linux/amd64, linux/arm64"):
+        idx.select(Platform.parse("linux/386"))

@@ -132,15 +132,25 @@ class Index:
         )
 
     def select(self, wanted: Platform) -> Descriptor:
-        """The first image manifest for ``wanted``; an error listing what the index offers otherwise."""
+        """The first image manifest for ``wanted``; an error listing what the index offers otherwise.
+
+        An entry without a platform counts as linux/amd64, as go-containerregistry (and so kaniko) reads it.
+        """
         for desc in self.manifests:
-            if desc.platform is not None and desc.platform.matches(wanted) and not _is_attestation(desc):
+            if _platform_of(desc).matches(wanted) and not _is_attestation(desc):
                 return desc
-        offered = sorted({str(d.platform) for d in self.manifests if d.platform and not _is_attestation(d)})
+        offered = sorted({str(_platform_of(d)) for d in self.manifests if not _is_attestation(d)})
         raise KilnError(
             f"no image for platform {wanted} in the index",
             hint=f"available: {', '.join(offered) or 'none'}; pick one with --custom-platform",
         )
+
+
+_DEFAULT_PLATFORM = Platform("linux", "amd64")
+
+
+def _platform_of(desc: Descriptor) -> Platform:
+    return desc.platform if desc.platform is not None else _DEFAULT_PLATFORM
 
 
 def _is_attestation(desc: Descriptor) -> bool:
