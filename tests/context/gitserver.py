@@ -49,6 +49,18 @@ def commit(repo: Path, files: dict[str, str], message: str) -> str:
     return _git("rev-parse", "HEAD", cwd=repo)
 
 
+def make_superproject(root: Path, name: str, submodule_url: str) -> None:
+    """A bare repo ``name`` under ``root`` whose only submodule lives at ``submodule_url``."""
+    work = root / f"src-{name}"
+    work.mkdir()
+    _git("init", "-q", "-b", "main", cwd=work)
+    commit(work, {"Dockerfile": "FROM scratch\n"}, "first")
+    _git("submodule", "add", "-q", submodule_url, "vendor/lib", cwd=work)
+    _git("commit", "-q", "-m", "submodule", cwd=work)
+    _git("clone", "-q", "--bare", "--no-local", str(work), str(root / name), cwd=root)
+    shutil.rmtree(work)
+
+
 def make_repos(root: Path, submodule_url: str) -> dict[str, str]:
     """Bare repos ``lib.git`` and ``app.git`` under ``root``: branches, a tag, a submodule. Returns commit ids."""
     ids: dict[str, str] = {}
@@ -116,11 +128,13 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
-def _http_backend_app(base: Path, user: str, password: str) -> Any:
+def _http_backend_app(base: Path, user: str, password: str, seen: list[str] | None) -> Any:
     expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if environ.get("HTTP_AUTHORIZATION") != expected:
+        if seen is not None:
+            seen.append(environ.get("HTTP_AUTHORIZATION", ""))
+        elif environ.get("HTTP_AUTHORIZATION") != expected:
             start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="git"')])
             return [b"unauthorized\n"]
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -194,10 +208,19 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
 
 
 @contextmanager
-def git_http(base: Path, user: str, password: str, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
-    """Smart HTTP over ``git http-backend`` requiring ``user:password``; yields ``http(s)://127.0.0.1:PORT``."""
+def git_http(
+    base: Path,
+    user: str,
+    password: str,
+    tls: tuple[Path, Path] | None = None,
+    record_auth: list[str] | None = None,
+) -> Iterator[str]:
+    """Smart HTTP over ``git http-backend`` requiring ``user:password``; yields ``http(s)://127.0.0.1:PORT``.
+
+    With ``record_auth`` it requires nothing and records every Authorization header it is sent instead.
+    """
     server: WSGIServer = make_server(
-        "127.0.0.1", 0, _http_backend_app(base, user, password), handler_class=_Quiet
+        "127.0.0.1", 0, _http_backend_app(base, user, password, record_auth), handler_class=_Quiet
     )
     scheme = "http"
     if tls is not None:

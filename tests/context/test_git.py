@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gitserver import git_daemon, git_http, make_repos, self_signed
+from gitserver import git_daemon, git_http, make_repos, make_superproject, self_signed
 
 from kiln.context import ContextSpec, GitOptions, open_context
 from kiln.errors import ContextError
@@ -135,6 +135,20 @@ def test_https_git_with_token(tmp_path: Path, http_base: str, repos: tuple[Path,
     assert (root / "vendor" / "lib" / "lib.txt").read_text() == "library\n"
     config = (root / ".git" / "config").read_text()
     assert TOKEN not in config, "the token must not be stored in the cloned context"
+
+
+def test_token_not_sent_to_submodules_on_other_hosts(
+    tmp_path: Path, http_base: str, repos: tuple[Path, dict[str, str]]
+) -> None:
+    seen: list[str] = []
+    with git_http(repos[0], "", "", record_auth=seen) as other_host:
+        make_superproject(repos[0], "cross.git", f"{other_host}/lib.git")
+        env = {"GIT_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"}
+        options = GitOptions(recurse_submodules=True)
+        root = fetch(tmp_path, f"{http_base}/cross.git", env, git=options)
+    assert (root / "vendor" / "lib" / "lib.txt").read_text() == "library\n"
+    assert seen, "the submodule came from the other host"
+    assert not any(seen), "no Authorization header went to the other host"
 
 
 def test_git_url_token_via_pull_method_http(tmp_path: Path, http_base: str) -> None:

@@ -81,17 +81,22 @@ def _credentials(environ: Mapping[str, str], userinfo: tuple[str, str] | None) -
 
 
 def git_environment(
-    environ: Mapping[str, str], credentials: tuple[str, str] | None, insecure_skip_tls: bool
+    environ: Mapping[str, str], credentials: tuple[str, str] | None, insecure_skip_tls: bool, origin: str = ""
 ) -> dict[str, str]:
-    """The environment for the git processes: no prompts, and secrets only as env-scoped config."""
+    """The environment for the git processes: no prompts, and secrets only as env-scoped config.
+
+    The ``Authorization`` header is scoped to ``origin`` (``scheme://host[:port]/``) so submodules on other hosts
+    never receive the token.
+    """
     env = {k: v for k, v in environ.items() if not k.startswith("GIT_CONFIG_")}
     env.setdefault("PATH", os.defpath)
     env["GIT_TERMINAL_PROMPT"] = "0"
     env["GIT_ASKPASS"] = "true"  # any prompt answers empty instead of hanging
-    config: list[tuple[str, str]] = [("protocol.file.allow", "user")]
+    config: list[tuple[str, str]] = []
     if credentials is not None:
         basic = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
-        config.append(("http.extraHeader", f"Authorization: Basic {basic}"))
+        key = f"http.{origin}.extraHeader" if origin else "http.extraHeader"
+        config.append((key, f"Authorization: Basic {basic}"))
     if insecure_skip_tls:
         config.append(("http.sslVerify", "false"))
     env["GIT_CONFIG_COUNT"] = str(len(config))
@@ -99,6 +104,12 @@ def git_environment(
         env[f"GIT_CONFIG_KEY_{index}"] = key
         env[f"GIT_CONFIG_VALUE_{index}"] = value
     return env
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]/`` of a clone URL (no credentials: they were split off already)."""
+    split = urlsplit(url)
+    return f"{split.scheme}://{split.netloc}/"
 
 
 def _clone_branch(ref: str) -> str | None:
@@ -128,7 +139,9 @@ class GitSource(ContextSource):
 
     def fetch(self, workdir: Path) -> Path:
         location, options = self._location, self._spec.git
-        env = git_environment(self._spec.environ, self._credentials, options.insecure_skip_tls)
+        env = git_environment(
+            self._spec.environ, self._credentials, options.insecure_skip_tls, origin_of(location.url)
+        )
         if shutil.which("git", path=env["PATH"]) is None:
             raise ContextError("git build contexts need the git program on PATH", hint="install git")
         try:
@@ -151,9 +164,8 @@ class GitSource(ContextSource):
             if location.commit:
                 try:
                     repo.git.checkout(location.commit, env=env)
-                except (
-                    git.GitCommandError
-                ):  # a commit on no cloned branch (single-branch, or only on a PR ref)
+                except git.GitCommandError:
+                    # a commit on no cloned branch (single-branch, or reachable only from a PR ref)
                     repo.git.fetch("origin", location.commit, env=env)
                     repo.git.checkout(location.commit, env=env)
             if options.recurse_submodules:
