@@ -21,7 +21,7 @@ import pytest
 from kiln.digest import Digest
 from kiln.errors import DigestMismatch, KilnError, LayerError
 from kiln.oci import FileLayer, History, Image, ImageConfig, Platform, mediatypes, mutate
-from kiln.storage.layout import REF_NAME, Layout, write_oci_layout
+from kiln.storage.layout import REF_NAME, Layout, parse_layout_reference, write_oci_layout
 
 
 def _validate(root: Path) -> None:
@@ -237,3 +237,33 @@ def test_prune_removes_only_what_no_image_needs(tmp_path: Path) -> None:
             assert layout.has_blob(layer.digest, layer.size)
     assert layout.has_blob(drop.layers()[0].digest)  # shared with a kept image
     _validate(layout.root)
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "name"),
+    [
+        ("oci:/cache", "/cache", None),
+        ("oci:/cache:v1", "/cache", "v1"),
+        ("oci:rel/dir:latest", "rel/dir", "latest"),
+        ("oci:/tmp/a:team/app", "/tmp/a", "team/app"),
+        ("oci:/cache:", "/cache", None),
+    ],
+)
+def test_layout_reference_syntax(text: str, path: str, name: str | None) -> None:
+    assert parse_layout_reference(text) == (Path(path), name)
+
+
+@pytest.mark.parametrize("text", ["docker://x", "oci:", "oci::tag"])
+def test_layout_reference_rejects(text: str) -> None:
+    with pytest.raises(KilnError, match=r"OCI layout reference|names no directory"):
+        parse_layout_reference(text)
+
+
+def test_layout_reference_agrees_with_skopeo(tmp_path: Path) -> None:
+    image = _image(tmp_path / "w", "named")
+    out = tmp_path / "layout"
+    write_oci_layout(out, image, ref_name="team/app:v1")
+    text = f"oci:{out}:team/app:v1"
+    path, name = parse_layout_reference(text)
+    assert Layout(path).open_image(ref_name=name).digest() == image.digest()
+    assert json.loads(_run("skopeo", "inspect", text))["Digest"] == str(image.digest())

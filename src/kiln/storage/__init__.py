@@ -7,7 +7,14 @@ from kiln.storage.digest_files import (
     write_image_name_file,
     write_image_name_files,
 )
-from kiln.storage.layout import REF_NAME, Layout, LayoutImage, LayoutIndex, write_oci_layout
+from kiln.storage.layout import (
+    REF_NAME,
+    Layout,
+    LayoutImage,
+    LayoutIndex,
+    parse_layout_reference,
+    write_oci_layout,
+)
 from kiln.storage.layout_gc import prune as prune_layout
 from kiln.storage.tarball import repo_tag, write_docker_tarball
 from kiln.storage.tarball_read import TarballImage
@@ -20,6 +27,7 @@ __all__ = [
     "LayoutIndex",
     "TarballImage",
     "image_names_with_digest",
+    "parse_layout_reference",
     "prune_layout",
     "repo_tag",
     "write_digest_file",

@@ -248,6 +248,20 @@ class LayoutIndex(ImageIndex):
         return LayoutIndex(self._layout, desc)
 
 
+def parse_layout_reference(text: str) -> tuple[Path, str | None]:
+    """``oci:DIR[:NAME]`` as skopeo reads it -> (DIR, NAME): split at the first colon after ``oci:``.
+
+    So, as with skopeo, DIR cannot hold a colon. (kaniko's ``--cache-repo oci:DIR`` is different: the whole
+    rest is the directory; strip the prefix for that instead.)
+    """
+    if not text.startswith("oci:"):
+        raise KilnError(f"{text!r} is not an OCI layout reference", hint="write oci:<directory>[:<name>]")
+    path, sep, name = text[len("oci:") :].partition(":")
+    if not path:
+        raise KilnError(f"{text!r} names no directory", hint="write oci:<directory>[:<name>]")
+    return Path(path), (name or None) if sep else None
+
+
 def write_oci_layout(path: Path, image: Image, ref_name: str | None = None) -> Descriptor:
     """kaniko's ``--oci-layout-path``: a layout whose index holds exactly this image."""
     layout = Layout(path)
@@ -260,4 +274,4 @@ def write_oci_layout(path: Path, image: Image, ref_name: str | None = None) -> D
     return desc
 
 
-__all__ = ["Layout", "LayoutImage", "LayoutIndex", "write_oci_layout"]
+__all__ = ["Layout", "LayoutImage", "LayoutIndex", "parse_layout_reference", "write_oci_layout"]
