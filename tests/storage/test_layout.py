@@ -267,3 +267,21 @@ def test_layout_reference_agrees_with_skopeo(tmp_path: Path) -> None:
     path, name = parse_layout_reference(text)
     assert Layout(path).open_image(ref_name=name).digest() == image.digest()
     assert json.loads(_run("skopeo", "inspect", text))["Digest"] == str(image.digest())
+
+
+def test_damaged_blob_is_replaced_when_asked_to_verify(tmp_path: Path) -> None:
+    """A same-sized damaged blob survives a plain rewrite (it is skipped) but not a verifying one."""
+    image = _image(tmp_path / "w", "to be damaged " * 500)
+    layout = Layout(tmp_path / "oci")
+    layout.init()
+    layout.append_image(image)
+    blob = layout.blob_path(image.layers()[0].digest)
+    data = bytearray(blob.read_bytes())
+    data[100] ^= 0x01
+    blob.write_bytes(bytes(data))
+    assert not layout.blob_is_intact(image.layers()[0].digest)
+    layout.write_image(image)
+    assert not layout.blob_is_intact(image.layers()[0].digest)
+    layout.write_image(image, verify_existing=True)
+    assert layout.blob_is_intact(image.layers()[0].digest)
+    assert _read_name(layout.open_image(digest=image.digest())) == b"to be damaged " * 500

@@ -53,11 +53,27 @@ class Layout:
             return False
         return size is None or actual == size
 
+    def blob_is_intact(self, digest: Digest) -> bool:
+        """Whether the blob file exists and hashes to its name (reads it all)."""
+        try:
+            with open(self.blob_path(digest), "rb") as f:
+                return Digest.of_stream(f, digest.algorithm)[0] == digest
+        except FileNotFoundError:
+            return False
+
     def write_blob(
-        self, digest: Digest, opener: Callable[[], IO[bytes] | BinaryIO], size: int | None = None
+        self,
+        digest: Digest,
+        opener: Callable[[], IO[bytes] | BinaryIO],
+        size: int | None = None,
+        verify_existing: bool = False,
     ) -> None:
-        """Copy a blob in, verifying its digest while streaming; present blobs are skipped."""
-        if self.has_blob(digest, size):
+        """Copy a blob in, verifying its digest while streaming; present blobs are skipped.
+
+        ``verify_existing`` re-hashes a present blob and replaces it when damaged: what a cache does after
+        a read failed with DigestMismatch, since a same-sized damaged blob would otherwise stay forever.
+        """
+        if self.has_blob(digest, size) and (not verify_existing or self.blob_is_intact(digest)):
             return
         path = self.blob_path(digest)
         with atomic_file(path) as out, opener() as src:
@@ -71,10 +87,10 @@ class Layout:
             atomic_write(self.blob_path(digest), data)
         return digest
 
-    def write_image(self, image: Image) -> Descriptor:
+    def write_image(self, image: Image, verify_existing: bool = False) -> Descriptor:
         """Every blob of ``image``, then its config and manifest; returns the manifest descriptor."""
         for layer in image.layers():
-            self.write_blob(layer.digest, layer.open_compressed, layer.size)
+            self.write_blob(layer.digest, layer.open_compressed, layer.size, verify_existing)
         self.write_bytes_blob(image.raw_config())
         self.write_bytes_blob(image.raw_manifest())
         return image.descriptor()
