@@ -187,3 +187,25 @@ def test_add_url_with_checksum(
 
     with pytest.raises(BuildStepError, match="checksum mismatch"):
         build(options_for(bad, tmp_path / "work2", registry_http.host, None))
+
+
+def test_docker_typed_base_gives_docker_media_types(
+    tmp_path: Path, registry_http: RegistryServer, busybox_image: PushedImage
+) -> None:
+    docker_base = registry_http.ref("e2e/busybox-v2s2:latest")
+    run_tool(
+        ["skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--format", "v2s2",
+         f"docker://{busybox_image.ref}", f"docker://{docker_base}"]
+    )  # fmt: skip
+    context = _context(tmp_path, f"FROM {docker_base}\nRUN echo hi > /hi\n")
+    dest = registry_http.ref("e2e/docker-typed:latest")
+    build(options_for(context, tmp_path / "work", registry_http.host, dest))
+    manifest = json.loads(
+        run_tool(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{dest}"]).stdout
+    )
+    assert manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert manifest["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json"
+    assert {layer["mediaType"] for layer in manifest["layers"]} == {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    }
+    assert len(manifest["layers"]) == 2

@@ -13,6 +13,7 @@ import hashlib
 import lzma
 import os
 import posixpath
+import shutil
 import tempfile
 import urllib.parse
 from pathlib import Path
@@ -106,6 +107,19 @@ def write_file(copier: Copier, image_path: str, data: bytes, mode: int, mtime: i
         os.utime(dest, (mtime, mtime))
 
 
+def place_file(copier: Copier, image_path: str, source: Path, mode: int, mtime: int | None) -> None:
+    """Move a downloaded file into the rootfs (never read into memory)."""
+    dest = copier.host(image_path, False)
+    if os.path.lexists(dest) and not dest.is_dir():
+        dest.unlink()
+    shutil.move(source, dest)
+    uid, gid = copier.owner if copier.owner is not None else (0, 0)
+    os.lchown(dest, uid, gid)
+    os.chmod(dest, copier.mode if copier.mode is not None else mode)
+    if mtime is not None:
+        os.utime(dest, (mtime, mtime))
+
+
 def add_url(copier: Copier, ins: Copy, url: str, dest: str, as_dir: bool, ctx: StepContext) -> None:
     """Download ``url`` to ``dest`` (a directory: the URL's file name inside it)."""
     import requests
@@ -143,6 +157,7 @@ def add_url(copier: Copier, ins: Copy, url: str, dest: str, as_dir: bool, ctx: S
         if modified:
             parsed = email.utils.parsedate_to_datetime(modified)
             mtime = int(parsed.timestamp())
-        write_file(copier, target, Path(tmp.name).read_bytes(), 0o600, mtime)
+        place_file(copier, target, Path(tmp.name), 0o600, mtime)
     finally:
-        os.unlink(tmp.name)
+        if os.path.exists(tmp.name):
+            os.unlink(tmp.name)

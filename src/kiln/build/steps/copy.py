@@ -19,6 +19,7 @@ from pathlib import Path
 from kiln.build.steps import archives
 from kiln.build.steps.base import Outcome, StepContext
 from kiln.build.steps.sources import absolute_dest, destination_is_dir, match_sources, place
+from kiln.context.scrub import scrub_url
 from kiln.dockerfile import IgnoreMatcher, expand_word
 from kiln.dockerfile.instructions import Copy
 from kiln.errors import BuildStepError, KilnError
@@ -143,7 +144,8 @@ def history_text(ins: Copy) -> str:
     for name, value in (("from", ins.from_), ("chown", ins.chown), ("chmod", ins.chmod)):
         if value:
             flags += f"--{name}={value} "
-    return f"{'ADD' if ins.is_add else 'COPY'} {flags}{' '.join(ins.sources)} {ins.dest} # buildkit"
+    sources = " ".join(scrub_url(s) if "://" in s else s for s in ins.sources)  # no URL credentials
+    return f"{'ADD' if ins.is_add else 'COPY'} {flags}{sources} {ins.dest} # buildkit"
 
 
 def copy_step(ins: Copy, ctx: StepContext) -> Outcome:
