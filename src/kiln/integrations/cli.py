@@ -60,10 +60,21 @@ def jenkins_build() -> None:
     _run(lambda env, out: jenkins.build(env, out))
 
 
-@integration.command("tekton", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def tekton_build(args: tuple[str, ...]) -> None:
+class RawArgsCommand(click.Command):
+    """Keeps its arguments exactly, ``--`` included (click's parser would drop the first one)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args in (["-h"], ["--help"]):
+            return super().parse_args(ctx, args)
+        ctx.meta["raw_args"] = list(args)
+        return []
+
+
+@integration.command("tekton", cls=RawArgsCommand)
+@click.pass_context
+def tekton_build(ctx: click.Context) -> None:
     """Tekton: params as env; BUILD_ARGS, then '--', then EXTRA_ARGS as arguments; results out."""
     from kiln.integrations import tekton
 
-    _run(lambda env, out: tekton.build(env, list(args), out))
+    args = list(ctx.meta.get("raw_args", []))
+    _run(lambda env, out: tekton.build(env, args, out))

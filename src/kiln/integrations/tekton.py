@@ -30,11 +30,18 @@ def split_arrays(args: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(args[:at]), list(args[at + 1 :])
 
 
+def _bound(environ: Mapping[str, str], workspace: str) -> bool:
+    """The Task says ``WORKSPACE_<X>_BOUND``; the StepAction, which has no workspaces, passes a path or ''."""
+    bound = environ.get(f"WORKSPACE_{workspace}_BOUND")
+    path = environ.get(f"WORKSPACE_{workspace}_PATH", "").strip()
+    return bool(path) and (bound is None or bound == "true")
+
+
 def docker_config_of(environ: Mapping[str, str]) -> dict[str, Any] | None:
     """The bound ``dockerconfig`` workspace's ``config.json`` or ``.dockerconfigjson`` (a Secret)."""
-    if environ.get("WORKSPACE_DOCKERCONFIG_BOUND") != "true":
+    if not _bound(environ, "DOCKERCONFIG"):
         return None
-    root = Path(environ.get("WORKSPACE_DOCKERCONFIG_PATH", ""))
+    root = Path(environ["WORKSPACE_DOCKERCONFIG_PATH"])
     for name in DOCKERCONFIG_NAMES:
         if (root / name).is_file():
             return parse_docker_config((root / name).read_text(), f"dockerconfig workspace {name}")
@@ -46,9 +53,9 @@ def docker_config_of(environ: Mapping[str, str]) -> dict[str, Any] | None:
 
 def ca_environ(environ: Mapping[str, str], work_dir: Path) -> dict[str, str]:
     """With ``sslcertdir`` bound: SSL_CERT_DIR, and a CA bundle (its certs added) for Python's requests."""
-    if environ.get("WORKSPACE_SSLCERTDIR_BOUND") != "true":
+    if not _bound(environ, "SSLCERTDIR"):
         return {}
-    cert_dir = Path(environ.get("WORKSPACE_SSLCERTDIR_PATH", ""))
+    cert_dir = Path(environ["WORKSPACE_SSLCERTDIR_PATH"])
     bundle = work_dir / "ca-bundle.pem"
     with bundle.open("wb") as out:
         base = environ.get("REQUESTS_CA_BUNDLE") or _certifi_bundle()
