@@ -124,3 +124,8 @@ def test_go_durations() -> None:
     assert gofmt.duration(30 * 10**9) == "30s"
     assert gofmt.duration(3600 * 10**9 + 1) == "1h0m0.000000001s"
     assert gofmt.duration(1_500_000) == "1.5ms"
+
+
+def test_proxy_build_args_reach_run_but_not_history(tmp_path: Path) -> None:
+    state = _run("ARG V=1\n", tmp_path, HTTP_PROXY="http://proxy:3128", OTHER="x")
+    assert state.run_args() == {"HTTP_PROXY": "http://proxy:3128", "V": "1"}

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from kiln.dockerfile import GlobalArgs
+from kiln.dockerfile import PROXY_ARGS, GlobalArgs
 from kiln.oci import ContainerConfig, History, ImageConfig
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
@@ -59,4 +59,5 @@ class StageState:
     def run_args(self) -> dict[str, str]:
         """ARGs a RUN sees in its environment (not overridden by ENV): BuildKit's ``|N K=V`` prefix."""
         env = self.env_map()
-        return {k: v for k, v in self.args.items() if k not in env}
+        proxies = {k: v for k, v in self.build_args.items() if k in PROXY_ARGS}
+        return {k: v for k, v in {**proxies, **self.args}.items() if k not in env}

@@ -37,6 +37,8 @@ class Copier:
     mode: int | None  # --chmod
     context: Path | None = None  # set when copying from the context: .dockerignore applies
     ignore: IgnoreMatcher | None = None
+    exclude: IgnoreMatcher | None = None  # --exclude, relative to the source being copied
+    source_base: Path | None = None
     links: dict[tuple[int, int], Path] = field(default_factory=dict)
 
     def host(self, image_path: str, follow: bool) -> Path:
@@ -99,6 +101,9 @@ class Copier:
         self.finish(dest, st)
 
     def excluded(self, child: Path) -> bool:
+        if self.exclude is not None and self.source_base is not None:
+            if self.exclude.matches(child.relative_to(self.source_base).as_posix()):
+                return True
         if self.context is None:
             return False
         return self.excluded_rel(child.relative_to(self.context).as_posix())
@@ -124,6 +129,10 @@ class Copier:
         os.lchown(dest, uid, gid)
         os.chmod(dest, self.mode if self.mode is not None else stat.S_IMODE(st.st_mode))
         os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _either(first: Callable[[str], bool] | None, second: Callable[[str], bool]) -> Callable[[str], bool]:
+    return second if first is None else (lambda rel: first(rel) or second(rel))
 
 
 def parse_chmod(value: str | None, ins: Copy) -> int | None:
@@ -157,6 +166,8 @@ def copy_step(ins: Copy, ctx: StepContext) -> Outcome:
     except KilnError as err:
         raise BuildStepError(f"{keyword} --chown={ins.chown}: {err.message}", location=ins.location) from None
     mode = parse_chmod(ins.chmod, ins)
+    if ins.parents:
+        raise BuildStepError(f"{keyword} --parents is not supported by kiln yet", location=ins.location)
     ignored: Callable[[str], bool] | None = None
     if ins.from_:
         src_root = ctx.sources.root_of(ins.from_)
@@ -165,6 +176,9 @@ def copy_step(ins: Copy, ctx: StepContext) -> Outcome:
         src_root = ctx.context_dir
         copier = Copier(state.root, owner, False, mode, src_root, ctx.ignore)
         ignored = copier.excluded_rel if ctx.ignore is not None else None
+    if ins.excludes:
+        copier.exclude = IgnoreMatcher(ins.excludes, "--exclude")
+        ignored = _either(ignored, copier.exclude.matches)
     dest = absolute_dest(ins.dest, state.run.working_dir)
     try:
         _do_copy(ins, ctx, copier, src_root, ignored, dest)
@@ -221,6 +235,7 @@ def _do_copy(
             archives.add_url(copier, ins, source, dest, as_dir, ctx)
     for placement in place(matches, dest, as_dir):
         host = safepath.resolve(src_root, placement.source) if placement.source else src_root
+        copier.source_base = host if placement.contents_of else host.parent
         if ins.is_add and not placement.contents_of and archives.is_archive(host):
             target_dir = dest.rstrip("/") or "/"
             copier.make_dir(target_dir)

@@ -44,6 +44,8 @@ def run_step(ins: Run, ctx: StepContext) -> Outcome:
     if ctx.runner is None:
         raise BuildStepError("RUN needs a runner", location=ins.location)
     ins = ins.expand(state.expansion_env(), state.escape)
+    if ins.security == "insecure":
+        raise BuildStepError("RUN --security=insecure is not supported by kiln", location=ins.location)
     argv = run_argv(ins, state.shell())
     run_args = state.run_args()
     try:
@@ -78,7 +80,8 @@ def run_step(ins: Run, ctx: StepContext) -> Outcome:
             step=ins.original,
             exit_code=code,
         )
-    return Outcome(history_text(argv, run_args), touches_fs=True)
+    shown = {k: v for k, v in run_args.items() if k in state.args}  # proxies stay out of history
+    return Outcome(history_text(argv, shown), touches_fs=True)
 
 
 def _sandbox_mount(mount: Mount, ctx: StepContext, ins: Run) -> SandboxMount:
