@@ -101,9 +101,13 @@ class Copier:
         self.finish(dest, st)
 
     def excluded(self, child: Path) -> bool:
-        if self.exclude is not None and self.source_base is not None:
-            if self.exclude.matches(child.relative_to(self.source_base).as_posix()):
-                return True
+        base = self.source_base
+        if (
+            self.exclude is not None
+            and base is not None
+            and self.exclude.matches(child.relative_to(base).as_posix())
+        ):
+            return True
         if self.context is None:
             return False
         return self.excluded_rel(child.relative_to(self.context).as_posix())
