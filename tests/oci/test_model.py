@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiln import compression
 from kiln.digest import Digest
@@ -413,3 +416,27 @@ def test_index_entry_without_platform_counts_as_linux_amd64() -> None:
     assert idx.select(Platform.parse("linux/arm64")) == arm
     with pytest.raises(KilnError, match="available: linux/amd64, linux/arm64"):
         idx.select(Platform.parse("linux/386"))
+
+
+descriptors = st.builds(
+    Descriptor,
+    media_type=st.sampled_from([mediatypes.OCI_MANIFEST, mediatypes.OCI_LAYER_GZIP, "application/x"]),
+    digest=st.binary(max_size=4).map(Digest.of_bytes),
+    size=st.integers(0, 2**40),
+    annotations=st.none() | st.dictionaries(st.text(min_size=1, max_size=6), st.text(max_size=6), min_size=1),
+    platform=st.none() | st.sampled_from(["linux/amd64", "linux/arm64", "linux/arm/v6"]).map(Platform.parse),
+    urls=st.lists(st.text(min_size=1, max_size=6), max_size=2).map(tuple),
+    artifact_type=st.none() | st.just("application/vnd.example+json"),
+    data=st.none() | st.binary(max_size=6).map(lambda b: base64.b64encode(b).decode()),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(descriptors, max_size=4), descriptors)
+def test_manifest_and_index_round_trip(descs: list[Descriptor], config: Descriptor) -> None:
+    manifest = Manifest(mediatypes.OCI_MANIFEST, config, tuple(descs), subject=config)
+    assert Manifest.from_bytes(manifest.to_bytes()) == manifest
+    index = Index(mediatypes.OCI_INDEX, tuple(descs), annotations={"a": "b"})
+    again = Index.from_bytes(index.to_bytes())
+    assert again == index
+    assert again.to_bytes() == index.to_bytes()

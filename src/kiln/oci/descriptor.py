@@ -20,6 +20,7 @@ class Descriptor:
     platform: Platform | None = None
     urls: tuple[str, ...] = ()
     artifact_type: str | None = None
+    data: str | None = None  # OCI 1.1 embedded content, base64; kept so rewritten indexes lose nothing
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mediaType": self.media_type, "digest": str(self.digest), "size": self.size}
@@ -31,6 +32,8 @@ class Descriptor:
             out["platform"] = self.platform.to_json()
         if self.artifact_type:
             out["artifactType"] = self.artifact_type
+        if self.data is not None:
+            out["data"] = self.data
         return out
 
     @classmethod
@@ -50,6 +53,9 @@ class Descriptor:
             media_type = data.get("mediaType", "")
             if not isinstance(media_type, str):
                 raise KilnError(f"invalid descriptor mediaType {media_type!r}")
+            embedded = data.get("data")
+            if embedded is not None and not isinstance(embedded, str):
+                raise KilnError(f"invalid descriptor data {embedded!r}: expected base64 text")
             platform = data.get("platform")
             return cls(
                 media_type=media_type,
@@ -59,6 +65,7 @@ class Descriptor:
                 platform=Platform.from_json(platform) if platform else None,
                 urls=tuple(urls),
                 artifact_type=data.get("artifactType"),
+                data=embedded,
             )
         except KeyError as err:
             raise KilnError(f"invalid descriptor: missing {err}") from None
