@@ -15,6 +15,7 @@ from kiln.errors import UsageError
 
 
 def _options(argv: list[str], cwd: Path, environ: dict[str, str] | None = None) -> BuildOptions:
+    """Options as the CLI makes them, from ``argv`` and an explicit environment (not os.environ)."""
     ctx = executor.make_context("executor", argv)
     return executor_options(ctx.params, environ or {}, "kiln/test", cwd=str(cwd), in_container=lambda: False)
 
@@ -89,3 +90,23 @@ def test_kept_as_given(tmp_path: Path) -> None:
 def test_default_context_keeps_its_trailing_slash(tmp_path: Path) -> None:
     o = _options(["--no-push", "--kaniko-dir", str(tmp_path / "k")], tmp_path)
     assert o.context == "/workspace/"
+
+
+def test_moved_kaniko_dir_brings_its_docker_config(tmp_path: Path) -> None:
+    kdir = tmp_path / "k"
+    (kdir / ".docker").mkdir(parents=True)
+    (kdir / ".docker" / "config.json").write_text('{"auths": {}}')
+    o = _options(["--no-push", "--kaniko-dir", str(kdir)], tmp_path)
+    assert o.environ["DOCKER_CONFIG"] == str(kdir / ".docker")
+    assert o.registry.environ["DOCKER_CONFIG"] == str(kdir / ".docker")
+    assert "DOCKER_CONFIG" not in os.environ or os.environ["DOCKER_CONFIG"] != str(kdir / ".docker")
+
+
+def test_users_docker_config_wins_and_no_config_means_no_change(tmp_path: Path) -> None:
+    kdir = tmp_path / "k"
+    (kdir / ".docker").mkdir(parents=True)
+    (kdir / ".docker" / "config.json").write_text("{}")
+    o = _options(["--no-push", "--kaniko-dir", str(kdir)], tmp_path, {"DOCKER_CONFIG": "/mine"})
+    assert o.registry.environ["DOCKER_CONFIG"] == "/mine"
+    o = _options(["--no-push", "--kaniko-dir", str(tmp_path / "empty")], tmp_path)
+    assert "DOCKER_CONFIG" not in o.registry.environ

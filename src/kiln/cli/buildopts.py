@@ -19,7 +19,7 @@ from kiln.cli.values import (
     parse_key_values,
     parse_multi_key_values,
 )
-from kiln.cli.workdir import choose_work_dir, resolve_kaniko_dir
+from kiln.cli.workdir import choose_work_dir, docker_config_in, resolve_kaniko_dir
 from kiln.context.base import GitOptions
 from kiln.errors import UsageError
 from kiln.oci import Platform
@@ -217,11 +217,12 @@ def executor_options(
     _copy_deprecated(p)
     if "KANIKO_NO_PUSH" in environ:
         p["no_push"] = bool(parse_bool(environ["KANIKO_NO_PUSH"]))
+    kaniko_dir, chosen = resolve_kaniko_dir(p["kaniko_dir"], environ)
+    environ = docker_config_in(kaniko_dir, environ)
     registry = registry_options(p, environ, user_agent)  # KANIKO_REGISTRY_*, mirrors as maps
     if p.get("snapshot_mode") not in ("full", "redo", "time"):
         raise UsageError(f"invalid --snapshot-mode {p['snapshot_mode']!r}", hint="one of full, redo, time")
     platform = _platform(p.get("custom_platform") or "")
-    kaniko_dir, chosen = resolve_kaniko_dir(p["kaniko_dir"], environ)
     if chosen:  # kaniko checks (and makes) its dir here; a fallback temp dir is made last, below
         choose_work_dir(kaniko_dir, chosen, lambda: False)
     build_args = _build_args(tuple(p["build_arg"]), environ)

@@ -81,7 +81,9 @@ so a script can tell a missing kiln feature from its own mistake. An unexpected 
 - `--tarPath` prints a deprecation warning (kaniko's help calls it deprecated but never warns).
 - `--azure-container-registry-config` is accepted and has no effect (as in kaniko v1.24), with a warning.
 - `--kaniko-dir` and `$KANIKO_DIR` both relocate everything kiln writes (kaniko's flag only
-  relocated part of it).
+  relocated part of it). kiln never copies or deletes `/kaniko`; when the chosen dir holds
+  `.docker/config.json` and `DOCKER_CONFIG` is unset, the build reads credentials from there (kaniko
+  sets `DOCKER_CONFIG=<dir>/.docker` after copying `/kaniko` over).
 - Flags kiln adds: `--isolation`, `--secret`, `--generate-provenance` (marked "kiln").
 """
 

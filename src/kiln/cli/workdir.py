@@ -53,6 +53,21 @@ def resolve_kaniko_dir(flag_value: str, environ: Mapping[str, str]) -> tuple[str
     return DEFAULT_KANIKO_DIR, False
 
 
+def docker_config_in(kaniko_dir: str, environ: Mapping[str, str]) -> Mapping[str, str]:
+    """kaniko points DOCKER_CONFIG at ``<kaniko-dir>/.docker`` when the dir is moved; kiln does too.
+
+    Only when that directory holds a config.json and DOCKER_CONFIG is unset (kiln never copies or
+    deletes /kaniko, and a DOCKER_CONFIG the user set wins); the process environment is untouched,
+    only the snapshot handed to the build changes.
+    """
+    if kaniko_dir == KANIKO_DIR_FLAG_DEFAULT or "DOCKER_CONFIG" in environ:
+        return environ
+    config_dir = os.path.join(kaniko_dir, ".docker")
+    if not os.path.isfile(os.path.join(config_dir, "config.json")):
+        return environ
+    return {**environ, "DOCKER_CONFIG": config_dir}
+
+
 def choose_work_dir(
     kaniko_dir: str,
     chosen: bool,
