@@ -120,3 +120,19 @@ def test_failing_run_exits_with_its_own_code(
     assert _mounts_below(tmp_path) == []  # the failed stage released its overlay
     lines = [line for line in output.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and "exit" in lines[0] and "Traceback" not in output
+
+
+def test_json_log_format_for_a_whole_build(tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a.txt").write_text("a\n")
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY a.txt /a.txt\n")
+    result = CliRunner().invoke(
+        executor,
+        ["--no-push", "-c", str(ctx), "--kaniko-dir", str(tmp_path / "k"), "--log-format", "json",
+         "--log-timestamp", "--oci-layout-path", str(tmp_path / "layout")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    assert records and all(set(r) == {"level", "msg", "time"} for r in records)
+    assert any(r["msg"].startswith("STEP ") for r in records)
