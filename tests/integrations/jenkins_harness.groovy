@@ -1,0 +1,62 @@
+// Runs a shared-library step against stand-ins for Jenkins pipeline steps (no Jenkins here).
+// args: <vars/step.groovy> <resources dir> <workspace dir> <request.json>
+// request.json: {"args": {...step arguments...}, "credentials": {"id": {"username":..,"password":..} | {"file": ".."}}}
+// Prints one JSON object: result or error, every sh call, archived artifacts, env the sh saw.
+import groovy.json.JsonOutput
+import groovy.json.JsonSlurper
+
+def (stepFile, resourcesDir, workspace, requestFile) = args as List
+def request = new JsonSlurper().parse(new File(requestFile))
+def record = [sh: [], archived: [], shEnv: [], result: null, error: null]
+def envStack = []
+def binding = new Binding()
+
+binding.setVariable('error', { String msg -> throw new IllegalStateException(msg) })
+binding.setVariable('withEnv', { List entries, Closure body ->
+    envStack.push(entries.collectEntries { def (k, v) = it.toString().split('=', 2) as List; [(k): v ?: ''] })
+    try { body() } finally { envStack.pop() }
+})
+binding.setVariable('usernamePassword', { Map m -> [kind: 'usernamePassword'] + m })
+binding.setVariable('file', { Map m -> [kind: 'file'] + m })
+binding.setVariable('withCredentials', { List bindings, Closure body ->
+    def vars = [:]
+    bindings.each { b ->
+        def cred = request.credentials[b.credentialsId]
+        if (cred == null) { throw new IllegalStateException("no credential ${b.credentialsId}") }
+        if (b.kind == 'usernamePassword') {
+            vars[b.usernameVariable] = cred.username
+            vars[b.passwordVariable] = cred.password
+        } else {
+            vars[b.variable] = cred.file
+        }
+    }
+    envStack.push(vars)
+    try { body() } finally { envStack.pop() }
+})
+binding.setVariable('sh', { Map m ->
+    record.sh << [script: m.script, label: m.label]
+    def env = new HashMap(System.getenv())
+    envStack.each { env.putAll(it) }
+    record.shEnv << env.findAll { k, v -> k.startsWith('KILN_') }
+    def pb = new ProcessBuilder(['bash', '-c', m.script]).directory(new File(workspace)).redirectErrorStream(true)
+    pb.environment().clear()
+    pb.environment().putAll(env)
+    def proc = pb.start()
+    def output = proc.inputStream.text
+    record.shOutput = output
+    if (proc.waitFor() != 0) {
+        throw new IllegalStateException("script returned exit code ${proc.exitValue()}")
+    }
+})
+binding.setVariable('readFile', { String path -> new File(workspace, path).text })
+binding.setVariable('archiveArtifacts', { Map m -> record.archived << m })
+binding.setVariable('libraryResource', { String path -> new File(resourcesDir, path).text })
+
+def script = new GroovyShell(binding).parse(new File(stepFile))
+try {
+    def result = script.invokeMethod('call', request.args)
+    record.result = result instanceof Map ? result : result?.toString()
+} catch (IllegalStateException e) {
+    record.error = e.message
+}
+println JsonOutput.toJson(record)
