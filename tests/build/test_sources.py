@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from kiln.build.steps import chmod
 from kiln.build.steps.sources import absolute_dest, destination_is_dir, match_sources, place
 
 
@@ -74,3 +75,25 @@ def test_place_files_and_directory_contents() -> None:
     ]
     (renamed,) = place([("a.txt", False)], "/new-name", False)
     assert renamed.dest == "/new-name"
+
+
+@pytest.mark.parametrize(
+    ("value", "mode", "is_dir", "expected"),
+    [
+        ("0755", 0o600, False, 0o755),
+        ("u+x", 0o644, False, 0o744),
+        ("go-w", 0o666, False, 0o644),
+        ("a=r", 0o755, False, 0o444),
+        ("u=rwx,g=rx,o=", 0o600, False, 0o750),
+        ("a+X", 0o644, True, 0o755),
+        ("a+X", 0o644, False, 0o644),
+        ("u+s", 0o755, False, 0o4755),
+    ],
+)
+def test_chmod_octal_and_symbolic(value: str, mode: int, is_dir: bool, expected: int) -> None:
+    assert chmod.parse(value)(mode, is_dir) == expected
+
+
+def test_chmod_rejects_nonsense() -> None:
+    with pytest.raises(ValueError):
+        chmod.parse("u+q")

@@ -21,7 +21,15 @@ from kiln.build.sources import ImageSources, read_secrets
 from kiln.build.stage import StageResult, StageSettings, build_stage
 from kiln.context import ContextSpec, open_context
 from kiln.digest import Digest
-from kiln.dockerfile import PlatformSpec, StageGraph, build_stages, load_ignore, parse_dockerfile
+from kiln.dockerfile import (
+    PlatformSpec,
+    StageGraph,
+    build_stages,
+    load_ignore,
+    parse_dockerfile,
+    unused_build_args,
+)
+from kiln.dockerfile.instructions import Arg
 from kiln.errors import BuildStepError, ContextError, KilnError, NotSupportedYet
 from kiln.fs.ignore import IgnoreList
 from kiln.oci import Image, Platform
@@ -111,6 +119,13 @@ def build(options: BuildOptions) -> BuildResult:
             target_platform=target_spec,
         )
         order = stages_to_build(graph, options.skip_unused_stages)
+        declared = {
+            d.key for i in graph.stages for ins in i.instructions if isinstance(ins, Arg) for d in ins.args
+        }
+        declared |= set(graph.global_args.declared)
+        unused = unused_build_args(options.build_arg_map(), declared)
+        if unused:
+            log.warning("build args were not consumed by any ARG: %s", ", ".join(unused))
         reproducible = options.reproducible
         epoch = source_date_epoch(options)
         created = epoch_timestamp(epoch) if reproducible else _now()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from kiln.build.options import BuildOptions
@@ -24,11 +25,15 @@ def write_outputs(image: Image, options: BuildOptions, client: RegistryClient) -
     refs = [Reference.parse(d) for d in options.destinations]
     pushed: list[str] = []
     if not options.no_push and refs:
+        layers = image.layers()
+        size = sum(layer.size for layer in layers)
         for ref in refs:
+            log.info("pushing %s: %d layers, %.1f MB", ref, len(layers), size / 1e6)
+            started = time.monotonic()
             try:
                 push_image(client, image, [ref])
                 pushed.append(str(ref))
-                log.info("pushed %s@%s", ref, image.digest())
+                log.info("pushed %s@%s in %.1fs", ref, image.digest(), time.monotonic() - started)
             except RegistryError as err:
                 if options.push_ignore_immutable_tag_errors and err.code in _IMMUTABLE_CODES:
                     log.warning("%s: tag is immutable, not overwritten (%s)", ref, err.message)

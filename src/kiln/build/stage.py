@@ -116,6 +116,8 @@ def _build_on(
     with counter.step(stage.from_.original.strip()):
         if base is not None:
             layers = list(base.layers())
+            size = sum(layer.size for layer in layers)
+            log.info("base %s: unpacking %d layers, %.1f MB", stage.base, len(layers), size / 1e6)
             root.unpack(layers)
         files = root.start()
     config = base_config(base, settings.platform)

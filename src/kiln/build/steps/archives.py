@@ -102,7 +102,7 @@ def write_file(copier: Copier, image_path: str, data: bytes, mode: int, mtime: i
     dest.write_bytes(data)
     uid, gid = copier.owner if copier.owner is not None else (0, 0)
     os.lchown(dest, uid, gid)
-    os.chmod(dest, copier.mode if copier.mode is not None else mode)
+    os.chmod(dest, copier.mode(mode, False) if copier.mode is not None else mode)
     if mtime is not None:
         os.utime(dest, (mtime, mtime))
 
@@ -115,7 +115,7 @@ def place_file(copier: Copier, image_path: str, source: Path, mode: int, mtime: 
     shutil.move(source, dest)
     uid, gid = copier.owner if copier.owner is not None else (0, 0)
     os.lchown(dest, uid, gid)
-    os.chmod(dest, copier.mode if copier.mode is not None else mode)
+    os.chmod(dest, copier.mode(mode, False) if copier.mode is not None else mode)
     if mtime is not None:
         os.utime(dest, (mtime, mtime))
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiln.build.steps import archives
+from kiln.build.steps import archives, chmod
 from kiln.build.steps.base import Outcome, StepContext
 from kiln.build.steps.sources import absolute_dest, destination_is_dir, match_sources, place
 from kiln.context.scrub import scrub_url
@@ -34,7 +34,7 @@ class Copier:
     root: Path
     owner: tuple[int, int] | None  # --chown, else None
     keep_owner: bool  # from a stage/image: keep owners; from the context: 0:0
-    mode: int | None  # --chmod
+    mode: chmod.ModeFn | None  # --chmod
     context: Path | None = None  # set when copying from the context: .dockerignore applies
     ignore: IgnoreMatcher | None = None
     exclude: IgnoreMatcher | None = None  # --exclude, relative to the source being copied
@@ -128,10 +128,14 @@ class Copier:
             if not self.excluded(child):
                 self.copy(child, posixpath.join(image_path, name))
 
+    def mode_for(self, st: os.stat_result) -> int:
+        mode = stat.S_IMODE(st.st_mode)
+        return self.mode(mode, stat.S_ISDIR(st.st_mode)) if self.mode is not None else mode
+
     def finish(self, dest: Path, st: os.stat_result) -> None:
         uid, gid = self.owner_of(st)
         os.lchown(dest, uid, gid)
-        os.chmod(dest, self.mode if self.mode is not None else stat.S_IMODE(st.st_mode))
+        os.chmod(dest, self.mode_for(st))
         os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
@@ -139,16 +143,16 @@ def _either(first: Callable[[str], bool] | None, second: Callable[[str], bool]) 
     return second if first is None else (lambda rel: first(rel) or second(rel))
 
 
-def parse_chmod(value: str | None, ins: Copy) -> int | None:
+def parse_chmod(value: str | None, ins: Copy) -> chmod.ModeFn | None:
     if value is None:
         return None
     try:
-        return int(value, 8)
+        return chmod.parse(value)
     except ValueError:
         raise BuildStepError(
-            f"{ins.keyword} --chmod={value}: only octal modes are supported by kiln",
+            f"{ins.keyword} --chmod={value}: invalid mode",
             location=ins.location,
-            hint="use an octal mode such as 0755",
+            hint="use an octal mode such as 0755 or a symbolic one such as u+x,g-w",
         ) from None
 
 
