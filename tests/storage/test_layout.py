@@ -285,3 +285,22 @@ def test_damaged_blob_is_replaced_when_asked_to_verify(tmp_path: Path) -> None:
     layout.write_image(image, verify_existing=True)
     assert layout.blob_is_intact(image.layers()[0].digest)
     assert _read_name(layout.open_image(digest=image.digest())) == b"to be damaged " * 500
+
+
+def test_reader_that_stops_early_still_gets_the_digest_checked(tmp_path: Path) -> None:
+    """A tar reader stops at the end-of-archive marker; damage after it (gzip trailer, padding) must still
+    fail the ``with`` block, as the build's unpacker uses layer streams."""
+    image = _image(tmp_path / "w", "tail")
+    out = tmp_path / "oci"
+    write_oci_layout(out, image)
+    layout = Layout(out)
+    blob = layout.blob_path(image.layers()[0].digest)
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0x01  # last byte of the gzip trailer (the size field)
+    blob.write_bytes(bytes(data))
+    layer = layout.open_image(digest=image.digest()).layers()[0]
+    with pytest.raises(DigestMismatch), layer.open_compressed() as f:
+        assert f.read(10) == bytes(data[:10])  # the consumer reads only the head
+    # an error inside the block is the one reported (no DigestMismatch from draining on the way out)
+    with pytest.raises(ValueError, match="consumer"), layer.open_compressed():
+        raise ValueError("consumer failed")

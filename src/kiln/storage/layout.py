@@ -18,6 +18,7 @@ from kiln.errors import DigestMismatch, KilnError
 from kiln.oci import Descriptor, Image, ImageIndex, Index, Platform, mediatypes
 from kiln.oci.layer import BlobLayer, Layer
 from kiln.storage.atomic import atomic_file, atomic_write, locked
+from kiln.storage.verified import open_verified
 
 LAYOUT_FILE = "oci-layout"
 INDEX_FILE = "index.json"
@@ -152,12 +153,13 @@ class Layout:
         return Index.from_bytes(raw)
 
     def open_blob(self, digest: Digest, size: int | None = None) -> BinaryIO:
-        """A stream of a blob that raises DigestMismatch at EOF if the file was corrupted."""
+        """A stream of a blob that raises DigestMismatch at EOF (or at the end of its ``with`` block) if the
+        file was corrupted."""
         try:
             f = open(self.blob_path(digest), "rb")  # noqa: SIM115
         except FileNotFoundError:
             raise KilnError(f"blob {digest} is missing from the OCI layout {self.root}") from None
-        return VerifyingReader(f, digest, size)  # type: ignore[return-value]
+        return open_verified(f, digest, size)
 
     def read_blob(self, digest: Digest, limit: int = 16 << 20) -> bytes:
         path = self.blob_path(digest)

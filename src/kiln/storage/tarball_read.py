@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from kiln.compression import detect
-from kiln.digest import CHUNK, Digest, VerifyingReader
+from kiln.digest import CHUNK, Digest
 from kiln.errors import DigestMismatch, KilnError
 from kiln.oci import BlobLayer, Descriptor, Image, Layer, Manifest, mediatypes
+from kiln.storage.verified import open_verified
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class TarballImage(Image):
 
         def open_layer() -> BinaryIO:
             section = io.BufferedReader(_Section(path, member), CHUNK)
-            return VerifyingReader(section, desc.digest, desc.size)  # type: ignore[return-value]
+            return open_verified(section, desc.digest, desc.size)
 
         return open_layer
 
