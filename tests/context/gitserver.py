@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from ctx_helpers import free_port, wait_for_port
+from context.ctx_helpers import free_port, wait_for_port
 
 
 def _git(*args: str, cwd: Path) -> str:

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ctx_helpers import SAMPLE, assert_sample, free_port, make_tar_gz
 
+from context.ctx_helpers import SAMPLE, assert_sample, free_port, make_tar_gz
 from kiln.context import ContextSpec, open_context
 from kiln.errors import ContextError
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gitserver import git_daemon, git_http, make_repos, make_superproject, self_signed
 
+from context.gitserver import git_daemon, git_http, make_repos, make_superproject, self_signed
 from kiln.context import ContextSpec, GitOptions, open_context
 from kiln.errors import ContextError
 

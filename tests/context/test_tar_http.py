@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from ctx_helpers import SAMPLE, assert_sample, make_tar_gz
 
+from context.ctx_helpers import SAMPLE, assert_sample, make_tar_gz
 from kiln.context import ContextSpec, open_context
 from kiln.errors import ContextError
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloud_stubs import Stub, self_signed, serve
 
 from kiln.errors import AuthError
 from kiln.registry.cloud import AzureProvider, is_acr_host
 from kiln.registry.cloud.acr import ACR_USER, default_credential
+from registry_cloud.cloud_stubs import Stub, self_signed, serve
 
 pytest.importorskip("azure.identity")
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import jwt
 import pytest
-from cloud_stubs import Stub, serve
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kiln.errors import AuthError
 from kiln.registry.cloud import GoogleProvider, is_google_host
+from registry_cloud.cloud_stubs import Stub, serve
 
 pytest.importorskip("google.auth")
 
