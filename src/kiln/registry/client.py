@@ -101,27 +101,36 @@ class RegistryClient:
     def fetch_manifest(
         self, repo: Repository, ref: Reference, accept: tuple[str, ...] = MANIFEST_ACCEPT
     ) -> FetchedManifest:
-        """GET a manifest from exactly ``repo`` (no mirrors), by the tag or digest of ``ref``."""
-        resp = self.transport.request(
-            "GET",
-            repo.api_host,
-            f"/v2/{repo.repository}/manifests/{ref.identifier}",
-            scopes=[repo.scope("pull")],
-            push=False,
-            what=f"pull manifest {ref}",
-            headers={"Accept": ", ".join(accept)},
-            default_code="MANIFEST_UNKNOWN",
-            stream=True,
-        )
-        with resp:
-            try:
-                raw = resp.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
-            except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as err:
-                raise RegistryError(
-                    f"pull manifest {ref}: connection lost while reading ({type(err).__name__})",
-                    code="CONNECTION",
-                    temporary=True,
-                ) from None
+        """GET a manifest from exactly ``repo`` (no mirrors), by the tag or digest of ``ref``.
+
+        A body cut off mid-way is fetched again (``image_download_retry`` times), as a refused request would be.
+        """
+        attempt = 0
+        while True:
+            resp = self.transport.request(
+                "GET",
+                repo.api_host,
+                f"/v2/{repo.repository}/manifests/{ref.identifier}",
+                scopes=[repo.scope("pull")],
+                push=False,
+                what=f"pull manifest {ref}",
+                headers={"Accept": ", ".join(accept)},
+                default_code="MANIFEST_UNKNOWN",
+                stream=True,
+            )
+            with resp:
+                try:
+                    raw = resp.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
+                    break
+                except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as err:
+                    if attempt >= self.options.image_download_retry:
+                        raise RegistryError(
+                            f"pull manifest {ref}: connection lost while reading ({type(err).__name__})",
+                            code="CONNECTION",
+                            temporary=True,
+                        ) from None
+            self.transport.sleep(self.options.retry_base_delay * (2**attempt))
+            attempt += 1
         if len(raw) > MAX_MANIFEST_BYTES:
             raise RegistryError(
                 f"manifest for {ref} is larger than {MAX_MANIFEST_BYTES} bytes", code="MANIFEST_INVALID"
@@ -263,7 +272,7 @@ class RegistryClient:
                 scopes=[repo.scope("pull")],
                 push=False,
                 what=what,
-                ok=(200, 206),
+                ok=(200, 206, 416) if offset else (200, 206),
                 headers={"Range": f"bytes={offset}-"} if offset else None,
                 stream=True,
                 default_code="BLOB_UNKNOWN",

@@ -50,7 +50,7 @@ def parse_error_body(resp: requests.Response) -> tuple[str | None, str | None]:
     """The first (code, message) of an OCI distribution error body, if the body is one."""
     try:
         data = json.loads(resp.content[:65536] or b"{}")
-    except (ValueError, RuntimeError):
+    except (ValueError, RuntimeError, requests.RequestException):  # a body cut off is no body
         return None, None
     errors = data.get("errors") if isinstance(data, dict) else None
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):

@@ -37,11 +37,16 @@ class ResumingBody:
         self._sleep = sleep
         self._base_delay = base_delay
         self._offset = 0
+        self._at_end = False
         self._resp = self._open(0)
 
     def _open(self, offset: int) -> requests.Response:
         resp = self._fetch(offset)
         resp.raw.decode_content = False
+        if offset and resp.status_code == 416:  # cut after the last byte: nothing is left to fetch
+            resp.close()  # (distribution answers 416 with a Content-Length it never sends: do not read it)
+            self._at_end = True
+            return resp
         if offset and resp.status_code == 200:  # the server ignored Range: skip what we already have
             remaining = offset
             while remaining:
@@ -54,6 +59,8 @@ class ResumingBody:
     def read(self, n: int = -1) -> bytes:
         attempt = 0
         while True:
+            if self._at_end:
+                return b""  # the VerifyingReader around this checks size and digest as for any EOF
             try:
                 data: bytes = self._resp.raw.read(n if n is not None and n >= 0 else None)
             except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as err:
