@@ -11,9 +11,10 @@ import re
 from collections.abc import Callable
 
 from kiln.context.base import ContextSource, ContextSpec, GitOptions, apply_sub_path
+from kiln.context.scrub import scrub_url
 from kiln.errors import ContextError
 
-__all__ = ["ContextSource", "ContextSpec", "GitOptions", "apply_sub_path", "open_context"]
+__all__ = ["ContextSource", "ContextSpec", "GitOptions", "apply_sub_path", "open_context", "scrub_url"]
 
 _AZURE_BLOB_HOST = re.compile(
     r"^https://[a-z0-9]+\.blob\.core\.(windows\.net|chinacloudapi\.cn|usgovcloudapi\.net)/"
