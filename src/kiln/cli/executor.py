@@ -13,6 +13,7 @@ from kiln.build.options import BuildOptions
 from kiln.cli import logs
 from kiln.cli.buildopts import executor_options
 from kiln.cli.flags import executor_flags
+from kiln.cli.preflight import check_push_permissions
 from kiln.cli.render import KilnGroup, pflag_bools
 from kiln.cli.scrub import CREDENTIAL_VARIABLES, Scrubber
 from kiln.cli.support import reject_unsupported
@@ -89,6 +90,7 @@ def run_build(ctx: click.Context, params: dict[str, Any]) -> None:
     scrub.add_from_environ(environ, [s.env for s in options.secrets if s.env])
     scrub.add(_secret_file_values(options))
     try:
+        check_push_permissions(options)
         _build_function()(options)
     finally:
         if options.work_dir != options.kaniko_dir:  # a private temp dir this run made

@@ -61,6 +61,11 @@ Relative `--tar-path`, `--oci-layout-path`, digest-file and `--cache-dir` paths 
 changes to `/`). `--dockerfile` is made absolute when it exists relative to the current directory;
 otherwise it is looked up inside the context, as kaniko does.
 
+## Before the build
+As kaniko, kiln checks that it may push before it builds: it opens and cancels a blob upload in
+each destination repository (once per repository), or in `--cache-repo` when only the cache is
+pushed. `--skip-push-permission-check` skips this; an `oci:` cache repo is never checked.
+
 ## Errors and exit codes
 Every error is one line on stderr, `error: <what> (hint: <what to do>)`.
 
@@ -119,7 +124,6 @@ def _default(param: click.Option, name: str) -> str:
 # supported flags whose effect differs in kind from kaniko's
 NOTES = {
     "cleanup": "supported (kiln always removes the build's filesystem)",
-    "skip-push-permission-check": "supported (kiln does no up-front push check yet, so nothing to skip)",
     "cache-dir": "supported (also holds RUN --mount=type=cache dirs)",
 }
 
