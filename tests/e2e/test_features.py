@@ -209,3 +209,27 @@ def test_docker_typed_base_gives_docker_media_types(
         "application/vnd.docker.image.rootfs.diff.tar.gzip"
     }
     assert len(manifest["layers"]) == 2
+
+
+def test_add_git_repository(tmp_path: Path, registry_http: RegistryServer) -> None:
+    from context.gitserver import git_daemon, make_repos  # the git context tests' real servers
+
+    repos = tmp_path / "repos"
+    repos.mkdir()
+    make_repos(repos, "git://unused/lib.git")
+    with git_daemon(repos) as host:
+        context = _context(tmp_path, f"FROM scratch\nADD --chown=7:8 git://{host}/app.git#v1 /src\n")
+        layout = tmp_path / "oci"
+        options = options_for(
+            context,
+            tmp_path / "work",
+            registry_http.host,
+            None,
+            oci_layout_path=str(layout),
+            environ={"GIT_PULL_METHOD": "git"},
+        )
+        build(options)
+    root = _unpack(layout, tmp_path / "u")
+    assert (root / "src" / "version.txt").read_text() == "1\n"  # the tag, not main
+    assert (root / "src" / "version.txt").stat().st_uid == 7
+    assert not (root / "src" / ".git").exists()

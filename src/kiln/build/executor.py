@@ -151,6 +151,7 @@ def build(options: BuildOptions) -> BuildResult:
             single_snapshot=options.single_snapshot,
             secrets=read_secrets(options),
             output=run_output,
+            environ=options.environ,
         )
         counter = StepCounter(sum(1 + len(graph.stages[i].instructions) for i in order))
         for index in order:

@@ -50,6 +50,7 @@ class StageSettings:
     single_snapshot: bool = False
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     output: OutputSink | None = None
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -140,6 +141,7 @@ def _build_on(
         secrets=settings.secrets,
         output=settings.output,
         mtime=settings.layer_mtime,
+        environ=settings.environ,
     )
     triggers = onbuild_triggers(config, stage)
     if triggers:

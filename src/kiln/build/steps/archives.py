@@ -8,6 +8,7 @@ Last-Modified time, as BuildKit does.
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import email.utils
 import hashlib
 import lzma
@@ -21,7 +22,7 @@ from typing import IO, TYPE_CHECKING
 
 from kiln.build.steps.base import StepContext
 from kiln.dockerfile.instructions import Copy
-from kiln.errors import BuildStepError
+from kiln.errors import BuildStepError, KilnError
 from kiln.fs.unpack import apply_layer
 
 if TYPE_CHECKING:
@@ -40,10 +41,38 @@ def is_remote(source: str) -> bool:
 
 
 def is_git(source: str) -> bool:
-    return source.startswith("git@") or (
-        source.startswith(("http://", "https://", "git://"))
-        and (".git#" in source or source.endswith(".git"))
+    return source.startswith(("git@", "git://")) or (
+        source.startswith(("http://", "https://")) and (".git#" in source or source.endswith(".git"))
     )
+
+
+def add_git(copier: Copier, ins: Copy, url: str, dest: str, ctx: StepContext) -> None:
+    """Clone ``url`` (``#REF#COMMIT`` as for git contexts) and copy the tree into the directory ``dest``."""
+    from kiln.context import ContextSpec, open_context
+
+    if url.startswith("git@"):
+        raise BuildStepError(
+            "ADD of ssh git URLs (git@...) is not supported yet",
+            location=ins.location,
+            hint="use an https:// or git:// URL",
+        )
+    scratch = Path(tempfile.mkdtemp(prefix="add-git-", dir=ctx.work_dir))
+    try:
+        try:
+            tree = open_context(ContextSpec(url, environ=ctx.environ)).fetch(scratch)
+        except KilnError as err:
+            raise BuildStepError(f"ADD {err.message}", location=ins.location, hint=err.hint) from None
+        target = dest.rstrip("/") or "/"
+        copier = dataclasses.replace(
+            copier, keep_owner=False, context=None, ignore=None, exclude=None, links={}
+        )
+        copier.make_dir(target)
+        for name in sorted(os.listdir(tree)):
+            if name == ".git" and not ins.keep_git_dir:
+                continue
+            copier.copy(tree / name, posixpath.join(target, name))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def archive_kind(path: Path) -> str | None:

@@ -47,3 +47,4 @@ class StepContext:
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     output: OutputSink | None = None
     mtime: int | None = None
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)  # GIT_* for ADD of git URLs

@@ -209,13 +209,11 @@ def _do_copy(
     matches: list[tuple[str, bool]] = []
     specials: list[str] = []
     for source in ins.sources:
-        if ins.heredoc_for(source) is not None or (ins.is_add and archives.is_remote(source)):
+        if ins.heredoc_for(source) is not None or (
+            ins.is_add and (archives.is_remote(source) or archives.is_git(source))
+        ):
             specials.append(source)
             continue
-        if ins.is_add and archives.is_git(source):
-            raise BuildStepError(
-                f"ADD of git repositories is not supported yet: {source}", location=ins.location
-            )
         found = match_sources(src_root, source, ignored)
         if not found:
             where = f"stage or image {ins.from_!r}" if ins.from_ else "the build context"
@@ -239,6 +237,8 @@ def _do_copy(
             target = posixpath.join(dest.rstrip("/"), doc.name) if as_dir else dest
             copier.make_parents(target)
             archives.write_file(copier, target, content.encode(), 0o644)
+        elif archives.is_git(source):
+            archives.add_git(copier, ins, source, dest, ctx)
         else:
             archives.add_url(copier, ins, source, dest, as_dir, ctx)
     for placement in place(matches, dest, as_dir):
