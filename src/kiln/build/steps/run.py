@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tempfile
 from pathlib import Path
 
 from kiln.build.steps.base import Outcome, StepContext
@@ -29,6 +30,17 @@ def run_argv(ins: Run, shell: tuple[str, ...]) -> tuple[str, ...]:
             return (*shell, ins.heredocs[0].content)
         script += "\n" + "".join(f"{doc.content}{doc.name}\n" for doc in ins.heredocs)
     return (*shell, script)
+
+
+def shebang_script(ins: Run) -> tuple[str, str] | None:
+    """(name, body) when RUN is a lone here-document whose body starts with ``#!``."""
+    if ins.json or len(ins.heredocs) != 1:
+        return None
+    words = " ".join(ins.command).split()
+    doc = ins.heredocs[0]
+    if len(words) == 1 and words[0].lstrip("0123456789").startswith("<<") and doc.content.startswith("#!"):
+        return doc.name, doc.content
+    return None
 
 
 def history_text(argv: tuple[str, ...], run_args: dict[str, str]) -> str:
@@ -60,6 +72,15 @@ def run_step(ins: Run, ctx: StepContext) -> Outcome:
     make_dirs(ctx, cwd)
     env = [*state.run.env, *(f"{k}={v}" for k, v in run_args.items())]
     mounts = tuple(_sandbox_mount(m, ctx, ins) for m in ins.mounts)
+    script = shebang_script(ins)
+    if script is not None:
+        # BuildKit runs a here-document that starts with #! as a file at /dev/pipes/<name>.
+        host = Path(tempfile.mkdtemp(prefix="heredoc-", dir=ctx.work_dir)) / script[0]
+        host.write_text(script[1])
+        host.chmod(0o755)
+        target = f"/dev/pipes/{script[0]}"
+        mounts = (*mounts, SandboxMount("bind", target, str(host), readonly=True))
+        argv = (target,)
     spec = RunSpec(
         argv=argv,
         rootfs=str(state.root),
