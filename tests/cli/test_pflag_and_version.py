@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -51,3 +54,24 @@ def test_version(cmd: click.Command, argv: list[str]) -> None:
     result = CliRunner().invoke(cmd, argv)
     assert result.exit_code == 0, result.output
     assert __version__ in result.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "warning"),
+    [
+        (["--snapshotMode=redo"], "--snapshotMode is deprecated, use --snapshot-mode"),
+        (["--customPlatform=linux/amd64"], "--customPlatform is deprecated, use --custom-platform"),
+        (["--tarPath=/tmp/x.tar"], "--tarPath is deprecated, use --tar-path"),
+        (["--whitelist-var-run=true"], "Flag --whitelist-var-run has been deprecated, use --ignore-var-run"),
+        (["--azure-container-registry-config=x"], "--azure-container-registry-config has no effect"),
+    ],
+)
+def test_deprecated_flags_warn(argv: list[str], warning: str, tmp_path: Path) -> None:
+    from kiln.cli import logs
+    from kiln.cli.executor import parse_executor_args
+
+    stream = io.StringIO()
+    logs.configure("info", "text", False, stream=stream)
+    parse_executor_args(["--no-push", "--kaniko-dir", str(tmp_path), *argv], {})
+    assert warning in stream.getvalue()
+    assert stream.getvalue().startswith("WARN[")

@@ -160,8 +160,6 @@ def _copy_deprecated(p: dict[str, Any]) -> None:
         # kaniko binds --tarPath straight to the setting and never warns; its help calls it deprecated
         log.warning("--tarPath is deprecated, use --tar-path")
         p["tar_path"] = p["tarpath"]
-    if p.get("whitelist_var_run") is False:
-        log.warning("Flag --whitelist-var-run has been deprecated, use --ignore-var-run instead")
     if p.get("azure_container_registry_config"):
         log.warning("--azure-container-registry-config has no effect (kaniko no longer reads it)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
@@ -21,6 +22,7 @@ from kiln.cli.workdir import remove_temp_work_dir
 from kiln.errors import NotSupportedYet, UsageError
 
 USER_AGENT = f"kiln/{__version__}"
+log = logging.getLogger("kiln.cli")
 SECRET_FILE_SCRUB_LIMIT = 64 * 1024
 
 
@@ -38,9 +40,16 @@ def explicit_flags(ctx: click.Context) -> dict[str, object]:
     return out
 
 
+def _warn_hidden_deprecated(ctx: click.Context) -> None:
+    """cobra warns whenever a flag marked deprecated is used, whatever its value."""
+    if ctx.get_parameter_source("whitelist_var_run") == click.core.ParameterSource.COMMANDLINE:
+        log.warning("Flag --whitelist-var-run has been deprecated, use --ignore-var-run instead")
+
+
 def options_from(ctx: click.Context, params: dict[str, Any], environ: dict[str, str]) -> BuildOptions:
     """Check for not-yet-supported flags, then build the options in kaniko's start-up order."""
     reject_unsupported(explicit_flags(ctx))
+    _warn_hidden_deprecated(ctx)
     return executor_options(params, environ, USER_AGENT)
 
 
@@ -57,6 +66,7 @@ def parse_executor_args(argv: Sequence[str], environ: Mapping[str, str]) -> Buil
         if ctx.args:
             raise UsageError(f"unexpected argument {ctx.args[0]!r}")
         reject_unsupported(explicit_flags(ctx))
+        _warn_hidden_deprecated(ctx)
         return executor_options(ctx.params, environ, USER_AGENT)
 
 
