@@ -233,3 +233,27 @@ def test_add_git_repository(tmp_path: Path, registry_http: RegistryServer) -> No
     assert (root / "src" / "version.txt").read_text() == "1\n"  # the tag, not main
     assert (root / "src" / "version.txt").stat().st_uid == 7
     assert not (root / "src" / ".git").exists()
+
+
+def test_single_snapshot_makes_one_layer(
+    tmp_path: Path, registry_http: RegistryServer, busybox_image: PushedImage
+) -> None:
+    dockerfile = f"FROM {busybox_image.ref}\nRUN echo 1 > /one\nENV X=1\nRUN echo 2 > /two\nRUN rm /one\n"
+    context = _context(tmp_path, dockerfile)
+    layout = tmp_path / "oci"
+    options = options_for(
+        context,
+        tmp_path / "work",
+        registry_http.host,
+        None,
+        oci_layout_path=str(layout),
+        single_snapshot=True,
+    )
+    build(options)
+    config = _layout_config(layout)
+    base_layers = len(busybox_image.layout.diff_ids)
+    assert len(config["rootfs"]["diff_ids"]) == base_layers + 1
+    assert [h.get("empty_layer", False) for h in config["history"][-4:]] == [True, True, True, False]
+    root = _unpack(layout, tmp_path / "u")
+    assert (root / "two").read_text() == "2\n"
+    assert not (root / "one").exists()
