@@ -257,3 +257,18 @@ def test_single_snapshot_makes_one_layer(
     root = _unpack(layout, tmp_path / "u")
     assert (root / "two").read_text() == "2\n"
     assert not (root / "one").exists()
+
+
+def test_dockerfile_from_url(
+    tmp_path: Path, http_files: tuple[str, Path], registry_http: RegistryServer
+) -> None:
+    url, served = http_files
+    (served / "remote.Dockerfile").write_text("FROM scratch\nLABEL fetched=yes\n")
+    context = tmp_path / "ctx"
+    context.mkdir()
+    layout = tmp_path / "oci"
+    options = options_for(context, tmp_path / "work", registry_http.host, None, oci_layout_path=str(layout))
+    from dataclasses import replace
+
+    build(replace(options, dockerfile=f"{url}/remote.Dockerfile"))
+    assert _layout_config(layout)["config"]["Labels"] == {"fetched": "yes"}

@@ -30,7 +30,7 @@ from kiln.dockerfile import (
     unused_build_args,
 )
 from kiln.dockerfile.instructions import Arg
-from kiln.errors import BuildStepError, ContextError, KilnError, NotSupportedYet
+from kiln.errors import ContextError, NotSupportedYet
 from kiln.fs.ignore import IgnoreList
 from kiln.oci import Image, Platform
 from kiln.oci.mutate import canonical, epoch_timestamp
@@ -80,6 +80,8 @@ def source_date_epoch(options: BuildOptions) -> int:
 
 def read_dockerfile(options: BuildOptions, context_dir: Path) -> tuple[str, str]:
     """The Dockerfile's text and the name errors show; relative paths are inside the context."""
+    if options.dockerfile.startswith(("https://", "http://")):
+        return fetch_dockerfile(options.dockerfile), "Dockerfile"
     path = Path(options.dockerfile)
     if not path.is_absolute():
         path = context_dir / path
@@ -91,6 +93,21 @@ def read_dockerfile(options: BuildOptions, context_dir: Path) -> tuple[str, str]
         ) from None
     except OSError as err:
         raise ContextError(f"cannot read Dockerfile {path}: {err.strerror}") from None
+
+
+def fetch_dockerfile(url: str) -> str:
+    """``--dockerfile https://...`` (kaniko downloads it before the build)."""
+    import requests
+
+    from kiln.context.scrub import scrub_url
+
+    try:
+        resp = requests.get(url, timeout=60)
+    except requests.RequestException as err:
+        raise ContextError(f"cannot download Dockerfile {scrub_url(url)}: {type(err).__name__}") from None
+    if resp.status_code >= 300:
+        raise ContextError(f"cannot download Dockerfile {scrub_url(url)}: HTTP {resp.status_code}")
+    return resp.text
 
 
 def stages_to_build(graph: StageGraph, skip_unused: bool) -> list[int]:
@@ -167,10 +184,6 @@ def build(options: BuildOptions) -> BuildResult:
         pushed = write_outputs(image, options, sources.client)
         log.info("built %s", image.digest())
         return BuildResult(image, image.digest(), pushed)
-    except BuildStepError:
-        raise
-    except KilnError:
-        raise
     finally:
         for result in results.values():
             result.root.close()
