@@ -233,3 +233,19 @@ def test_module_has_no_side_effects_on_environ() -> None:
     _parse(["--no-push", "--build-arg", "HOME"], {"HOME": "/h"})
     assert dict(os.environ) == before
     assert sys.modules["kiln.cli.executor"] is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("id=a,type=env,src=VAR", ("a", None, "VAR")), ("id=a,type=file,src=/f", ("a", "/f", None)),
+     ("id=a,source=/f", ("a", "/f", None))],
+)  # fmt: skip
+def test_secret_spellings(value: str, expected: tuple[str, str | None, str | None]) -> None:
+    (s,) = _parse(["--no-push", "--secret", value]).secrets
+    assert (s.id, s.src, s.env) == expected
+
+
+@pytest.mark.parametrize("value", ["id=a,src=/f,env=V", "id=a,type=ssh", "id=a,mode=0400"])
+def test_bad_secrets(value: str) -> None:
+    with pytest.raises(UsageError, match="invalid --secret"):
+        _parse(["--no-push", "--secret", value])

@@ -104,6 +104,13 @@ def _secrets(values: tuple[str, ...]) -> tuple[SecretSource, ...]:
             raise UsageError(
                 f"invalid --secret {item!r}: no id=", hint="expected id=NAME,src=FILE or id=NAME,env=VAR"
             )
+        kind = fields.pop("type", "")
+        if kind not in ("", "file", "env"):
+            raise UsageError(f"invalid --secret {item!r}: type must be file or env")
+        if kind == "env" and "src" in fields and "env" not in fields:
+            fields["env"] = fields.pop("src")  # BuildKit: type=env,src=VAR names the variable
+        if "src" in fields and "env" in fields:
+            raise UsageError(f"invalid --secret {item!r}: give src= or env=, not both")
         if "src" not in fields and "env" not in fields:
             fields["env"] = fields["id"]  # BuildKit: with neither, the id names an environment variable
         out.append(SecretSource(id=fields["id"], src=fields.get("src"), env=fields.get("env")))
