@@ -238,5 +238,7 @@ class GitLabCIProvider:
 
 def default_keychain(environ: Mapping[str, str]) -> Keychain:
     """The keychain kaniko users expect: docker config.json (DOCKER_CONFIG, HOME, /kaniko/.docker), then
-    GitLab CI job credentials. Cloud providers (ECR, GCR, ACR) go after these when added."""
-    return Keychain([DockerConfigProvider(environ), GitLabCIProvider(environ)])
+    GitLab CI job credentials, then the clouds' own identities (ECR, Google, ACR, credential helpers on PATH)."""
+    from kiln.registry.cloud import cloud_providers  # here: the cloud package imports this module
+
+    return Keychain([DockerConfigProvider(environ), GitLabCIProvider(environ), *cloud_providers(environ)])
