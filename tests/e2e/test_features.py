@@ -272,3 +272,18 @@ def test_dockerfile_from_url(
 
     build(replace(options, dockerfile=f"{url}/remote.Dockerfile"))
     assert _layout_config(layout)["config"]["Labels"] == {"fetched": "yes"}
+
+
+def test_several_destinations_get_the_same_manifest(
+    tmp_path: Path, registry_http: RegistryServer, busybox_image: PushedImage
+) -> None:
+    from dataclasses import replace
+
+    context = _context(tmp_path, f"FROM {busybox_image.ref}\nRUN echo x > /x\n")
+    first, second = registry_http.ref("e2e/multi-a:1"), registry_http.ref("e2e/multi-b:2")
+    options = options_for(context, tmp_path / "work", registry_http.host, first)
+    result = build(replace(options, destinations=(first, second)))
+    assert result.pushed == (first, second)
+    for ref in (first, second):
+        raw = run_tool(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{ref}"]).stdout
+        assert hashlib.sha256(raw.encode()).hexdigest() == str(result.digest).split(":")[1]
