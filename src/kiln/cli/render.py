@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any, NoReturn
 
 import click
@@ -18,6 +22,28 @@ log = logging.getLogger("kiln")
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (a CI job cancelled, a pod deleted): unwind so every cleanup runs."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """Python's default SIGTERM kills the process on the spot, leaving mounts and temp dirs behind;
+    raising instead lets the build's ``finally`` blocks unmount and delete, then kiln exits 143."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_main(cmd: click.Command, args: Sequence[str] | None, prog_name: str | None, **extra: Any) -> Any:
@@ -33,7 +59,10 @@ def run_main(cmd: click.Command, args: Sequence[str] | None, prog_name: str | No
         sys.exit(code)
 
     try:
-        return click.Command.main(cmd, args=args, prog_name=prog_name, standalone_mode=False, **extra)
+        with sigterm_unwinds():
+            return click.Command.main(cmd, args=args, prog_name=prog_name, standalone_mode=False, **extra)
+    except Terminated:
+        fail("terminated (SIGTERM)", 143)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.exceptions.Abort:
