@@ -144,6 +144,7 @@ def _build_on(
         environ=settings.environ,
     )
     triggers = onbuild_triggers(config, stage)
+    counter.total += len(triggers)
     if triggers:
         state.set_run(replace(state.run, on_build=()))
     pending = False
