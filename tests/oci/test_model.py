@@ -440,3 +440,9 @@ def test_manifest_and_index_round_trip(descs: list[Descriptor], config: Descript
     again = Index.from_bytes(index.to_bytes())
     assert again == index
     assert again.to_bytes() == index.to_bytes()
+
+
+def test_with_config_refuses_diff_ids_that_do_not_match_the_layers(tmp_path: Path) -> None:
+    img = mutate.new_image(ImageConfig(architecture="amd64"), (_gz_layer(tmp_path, b"x"),))
+    with pytest.raises(KilnError, match="1 layers"):
+        mutate.with_config(img, ImageConfig(architecture="amd64"))

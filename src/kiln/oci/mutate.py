@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from kiln.digest import Digest
+from kiln.errors import KilnError
 from kiln.oci import mediatypes
 from kiln.oci.config import History, ImageConfig
 from kiln.oci.descriptor import Descriptor
@@ -17,6 +18,11 @@ from kiln.oci.manifest import Index, Manifest
 def _assemble(
     config: ImageConfig, layers: tuple[Layer, ...], docker: bool, annotations: dict[str, str] | None = None
 ) -> Image:
+    if len(config.rootfs_diff_ids) != len(layers):
+        raise KilnError(
+            f"internal: the config lists {len(config.rootfs_diff_ids)} diff_ids for {len(layers)} layers",
+            hint="the image would not run; please report this as a kiln bug",
+        )
     raw_config = config.to_bytes()
     manifest = Manifest(
         media_type=mediatypes.manifest_type(docker),
