@@ -36,7 +36,8 @@ when it is out of date.
   1..22 for zstd (kaniko passes other values on and fails later).
 - Durations are Go durations: `336h`, `90m`, `1h30m`, `1.5h`, `300ms`.
 - `--git`: comma-separated `branch=NAME,single-branch=BOOL,recurse-submodules=BOOL,insecure-skip-tls=BOOL`.
-- `--secret id=NAME,src=FILE` or `id=NAME,env=VAR` (with neither, `env=NAME`): kiln only records
+- `--secret id=NAME,src=FILE` or `id=NAME,env=VAR` (with neither, `env=NAME`; BuildKit's
+  `source=` and `type=file|env` spellings are accepted; `src` and `env` together are an error): kiln only records
   where to read the secret; its value is never stored in the build options and is masked (`***`)
   in every error and log line kiln prints.
 
@@ -75,7 +76,8 @@ Every error is one line on stderr, `error: <what> (hint: <what to do>)`.
 | 1 | any error: bad flag value, unknown flag, missing `--destination`, registry or build failure (as kaniko) |
 | 2 | a flag or command that kiln accepts by name but does not implement yet (status "not yet" below) |
 | N | a failing `RUN` exits kiln with the command's own exit code N (as kaniko) |
-| 130 | interrupted |
+| 130 | interrupted (Ctrl-C) |
+| 143 | terminated by SIGTERM (a cancelled job, a deleted pod); the build's cleanup ran first |
 
 Usage errors (unknown flag, malformed value) exit 1 like kaniko (cobra), not 2 like most click
 programs, so scripts written for kaniko keep working; exit 2 is reserved for "not supported yet"
