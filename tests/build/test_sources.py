@@ -65,6 +65,8 @@ def test_relative_destination_is_below_workdir_and_keeps_slash() -> None:
     assert absolute_dest("rel", "/app") == "/app/rel"
     assert absolute_dest("/abs/../x", "/app") == "/x"
     assert absolute_dest(".", "") == "/"
+    assert absolute_dest(".", "/app") == "/app/"  # "." names the directory even before it exists
+    assert absolute_dest("sub/.", "/app") == "/app/sub/"
 
 
 def test_place_files_and_directory_contents() -> None:

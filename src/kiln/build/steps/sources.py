@@ -74,7 +74,8 @@ def absolute_dest(dest: str, workdir: str) -> str:
     """A relative destination is below WORKDIR; the trailing slash is kept (it carries meaning)."""
     joined = dest if dest.startswith("/") else posixpath.join(workdir or "/", dest)
     cleaned = safepath.clean(joined)
-    return cleaned + "/" if dest.endswith("/") and cleaned != "/" else cleaned
+    names_dir = dest.endswith("/") or dest in (".", "..") or dest.endswith(("/.", "/.."))
+    return cleaned + "/" if names_dir and cleaned != "/" else cleaned
 
 
 def place(matches: list[tuple[str, bool]], dest: str, dest_is_dir: bool) -> list[Placement]:
