@@ -304,3 +304,22 @@ def test_reader_that_stops_early_still_gets_the_digest_checked(tmp_path: Path) -
     # an error inside the block is the one reported (no DigestMismatch from draining on the way out)
     with pytest.raises(ValueError, match="consumer"), layer.open_compressed():
         raise ValueError("consumer failed")
+
+
+def test_one_image_under_several_ref_names(tmp_path: Path) -> None:
+    image = _image(tmp_path / "w", "tagged twice")
+    other = _image(tmp_path / "w", "other")
+    layout = Layout(tmp_path / "oci")
+    layout.init()
+    layout.append_image(image, {REF_NAME: "1.0"})
+    layout.append_image(image, {REF_NAME: "latest"})
+    layout.append_image(image, {REF_NAME: "latest"})
+    assert [(d.digest, (d.annotations or {})[REF_NAME]) for d in layout.images()] == [
+        (image.digest(), "1.0"),
+        (image.digest(), "latest"),
+    ]
+    layout.append_image(other, {REF_NAME: "latest"})  # the name moves, 1.0 stays
+    assert [(d.annotations or {})[REF_NAME] for d in layout.images()] == ["1.0", "latest"]
+    for name, expected in (("1.0", image), ("latest", other)):
+        info = json.loads(_run("skopeo", "inspect", f"oci:{layout.root}:{name}"))
+        assert info["Digest"] == str(expected.digest())

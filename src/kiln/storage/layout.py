@@ -97,15 +97,19 @@ class Layout:
         return image.descriptor()
 
     def add_to_index(self, desc: Descriptor, replace_ref: bool = True) -> None:
-        """Append ``desc`` to index.json (after its blobs are in); a ref name moves from older entries."""
+        """Append ``desc`` to index.json (after its blobs are in); a ref name moves from older entries.
+
+        One manifest may stay listed under several ref names (tags); the same digest under the same
+        name (or with no name) is listed once.
+        """
         with locked(self.root / LOCK_FILE):
             index = self.index()
-            ref = (desc.annotations or {}).get(REF_NAME)
+            ref = _ref_name(desc)
             kept = [
                 d
                 for d in index.manifests
-                if d.digest != desc.digest
-                and not (replace_ref and ref and (d.annotations or {}).get(REF_NAME) == ref)
+                if not (d.digest == desc.digest and _ref_name(d) == ref)
+                and not (replace_ref and ref and _ref_name(d) == ref)
             ]
             self._write_index(Index(index.media_type, (*kept, desc), index.annotations))
 
@@ -264,6 +268,10 @@ class LayoutIndex(ImageIndex):
 
     def child_index(self, desc: Descriptor) -> ImageIndex:
         return LayoutIndex(self._layout, desc)
+
+
+def _ref_name(desc: Descriptor) -> str | None:
+    return (desc.annotations or {}).get(REF_NAME)
 
 
 def parse_layout_reference(text: str) -> tuple[Path, str | None]:
