@@ -256,3 +256,15 @@ def test_docker_tarball_round_trips_through_skopeo_to_oci(tmp_path: Path) -> Non
     with back.layers()[1].open_uncompressed() as f, tarfile.open(fileobj=f, mode="r|") as tar:
         member = tar.next()
         assert member is not None and member.name == "etc/motd"
+
+
+def test_docker_tarball_lists_each_tag_once(tmp_path: Path) -> None:
+    img = _image(tmp_path, docker=True)
+    tar_path = tmp_path / "image.tar"
+    refs = [Reference.parse("busybox"), Reference.parse("docker.io/library/busybox:latest"), "app:1"]
+    write_docker_tarball(tar_path, img, refs)
+    with tarfile.open(tar_path) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        repositories = json.load(tar.extractfile("repositories"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == ["busybox:latest", "app:1"]
+    assert set(repositories) == {"busybox", "app"}

@@ -60,7 +60,7 @@ def _add_layer(tar: tarfile.TarFile, name: str, layer: Layer) -> None:
 
 def write_docker_tarball(path: Path, image: Image, tags: Sequence[str | Reference]) -> None:
     """Write ``image`` under every name in ``tags`` to ``path`` (one image, several tags, as kaniko)."""
-    names = [repo_tag(t) for t in tags]
+    names = list(dict.fromkeys(repo_tag(t) for t in tags))  # docker.io/x and x name the same tag
     config_name = f"sha256:{image.config_descriptor().digest.hex}"
     layers = image.layers()
     layer_names = [f"{layer.digest.hex}.tar.gz" for layer in layers]
