@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import cached_property
 
 from kiln.fs.safepath import clean
 
+_GLOB = re.compile(r"[*?\[]")
+_OCTAL = re.compile(rb"\\([0-7]{3})")
 DEFAULT_IGNORED = ("/proc", "/sys", "/dev", "/kaniko", "/etc/mtab")
 
 
@@ -20,7 +24,7 @@ def mount_points(mountinfo: str, root: str) -> tuple[str, ...]:
         fields = line.split()
         if len(fields) < 5:
             continue
-        point = fields[4].encode().decode("unicode_escape")
+        point = _unescape(fields[4])
         if point == root:
             continue
         if root == "/":
@@ -28,6 +32,21 @@ def mount_points(mountinfo: str, root: str) -> tuple[str, ...]:
         elif point.startswith(root + "/"):
             out.append(point[len(root) :])
     return tuple(sorted(set(out)))
+
+
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as ``\\ooo`` octal escapes."""
+    raw = _OCTAL.sub(lambda m: bytes([int(m.group(1), 8)]), field.encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def read_mount_points(root: str, mountinfo: str = "/proc/self/mountinfo") -> tuple[str, ...]:
+    """:func:`mount_points` of this process's mount table (empty where there is none)."""
+    try:
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+            return mount_points(f.read(), root)
+    except OSError:
+        return ()
 
 
 @dataclass(frozen=True)
@@ -43,19 +62,46 @@ class IgnoreList:
         ignore_var_run: bool = True,
         mounts: Iterable[str] = (),
         defaults: Iterable[str] = DEFAULT_IGNORED,
+        work_dir: str | None = None,
     ) -> IgnoreList:
+        """kaniko's list: the defaults, ``--ignore-path`` values, mount points, kiln's work dir, /var/run."""
         paths = [*defaults, *extra, *mounts]
+        if work_dir:
+            paths.append(work_dir)
         if ignore_var_run:
             paths.append("/var/run")
         return cls(tuple(sorted({clean(p) for p in paths if p and clean(p) != "/"})))
 
+    @cached_property
+    def _exact(self) -> frozenset[str]:
+        return frozenset(p for p in self.paths if not _GLOB.search(p))
+
+    @cached_property
+    def _globs(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(tuple(p.split("/")[1:]) for p in self.paths if _GLOB.search(p))
+
     def ignored(self, path: str) -> bool:
         """Whether the image path ``path`` is, or is below, an ignored path."""
-        parts = clean(path).split("/")[1:]
-        for ignored in self.paths:
-            pattern = ignored.split("/")[1:]
-            if len(parts) >= len(pattern) and all(
-                fnmatchcase(part, pat) for part, pat in zip(parts, pattern, strict=False)
-            ):
+        path = clean(path)
+        probe = path
+        while probe != "/":
+            if probe in self._exact:
                 return True
-        return False
+            probe = probe.rpartition("/")[0] or "/"
+        if not self._globs:
+            return False
+        parts = path.split("/")[1:]
+        return any(
+            len(parts) >= len(pattern) and all(map(fnmatchcase, parts, pattern)) for pattern in self._globs
+        )
+
+    def prunes(self, path: str) -> bool:
+        """Whether a walk must skip the clean path ``path`` whose parent it did not skip (the fast check)."""
+        if path in self._exact:
+            return True
+        if not self._globs:
+            return False
+        parts = path.split("/")[1:]
+        return any(
+            len(parts) == len(pattern) and all(map(fnmatchcase, parts, pattern)) for pattern in self._globs
+        )

@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 import tarfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -59,7 +60,7 @@ def _entry_name(member: tarfile.TarInfo) -> str:
 def _remove(path: Path) -> None:
     try:
         st = os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return
     if stat.S_ISDIR(st.st_mode):
         shutil.rmtree(path)
@@ -73,6 +74,7 @@ class _Applier:
         self.options = options
         self.created: set[str] = set()  # entries this layer added (an opaque marker keeps them)
         self.dir_times: list[tuple[Path, float]] = []
+        self.current = ""  # the entry being applied, named in errors
 
     def host_path(self, name: str) -> Path:
         """Parent resolved inside the root; the last component is the entry itself (never followed)."""
@@ -106,6 +108,7 @@ class _Applier:
 
     def apply(self, tar: tarfile.TarFile) -> None:
         for member in tar:
+            self.current = member.name
             name = _entry_name(member)
             if not name:
                 self.set_attrs(self.root, member, "/")
@@ -238,17 +241,47 @@ def apply_layer(
     options: UnpackOptions | None = None,
 ) -> None:
     """Apply one layer (compressed or not; ``None`` detects it) onto ``root``."""
-    reader = decompress(stream, compression)
+    applier = _Applier(Path(root), options or UnpackOptions())
+    where = ""
     try:
+        reader = decompress(stream, compression)
         with tarfile.open(fileobj=reader, mode="r|", errorlevel=2) as tar:
-            _Applier(Path(root), options or UnpackOptions()).apply(tar)
-    except tarfile.TarError as err:
-        raise LayerError(f"malformed layer tar: {err}") from None
-    except EOFError:
-        raise LayerError("layer data ends early: truncated or corrupt") from None
+            applier.apply(tar)
     except (LayerError, DigestMismatch):
         raise
-    except (OSError, ValueError, KilnError) as err:
-        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise LayerError(f"no space left while unpacking a layer into {root}") from None
-        raise LayerError(f"cannot unpack layer: {err}") from None
+    except _CAUGHT as err:
+        where = f" at entry {applier.current!r}" if applier.current else ""
+        raise _as_layer_error(err, Path(root), where) from None
+
+
+def _as_layer_error(err: Exception, root: Path, where: str) -> KilnError:
+    """One-line errors for what a broken stream, a full disk or a hostile tar can cause."""
+    if isinstance(err, tarfile.TarError):
+        return LayerError(f"malformed layer tar{where}: {err}")
+    if isinstance(err, EOFError):
+        return LayerError(f"layer data ends early{where}: truncated or corrupt")
+    if isinstance(err, OSError):
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return LayerError(f"no space left while unpacking a layer into {root}{where}")
+        detail = err.strerror or str(err)
+        return LayerError(f"cannot unpack layer{where}: {detail}")
+    if isinstance(err, KilnError):
+        return LayerError(f"cannot unpack layer{where}: {err.message}", hint=err.hint)
+    return LayerError(f"corrupt layer data{where}: {err}")
+
+
+def _data_errors() -> tuple[type[Exception], ...]:
+    """What the decompressors raise on corrupt input (each library has its own error type)."""
+    kinds: list[type[Exception]] = [ValueError, zlib.error]
+    with contextlib.suppress(ImportError):
+        from isal import isal_zlib
+
+        kinds.append(isal_zlib.error)  # type: ignore[arg-type]
+    with contextlib.suppress(ImportError):
+        import zstandard
+
+        kinds.append(zstandard.ZstdError)
+    return tuple(kinds)
+
+
+_CAUGHT: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, OSError, KilnError, *_data_errors())

@@ -1,9 +1,13 @@
 """The walk snapshotter for unprivileged pods: compare the tree with the index of the previous walk.
 
-kaniko's modes: ``full`` reads a file's content only when its metadata changed (a touch without a
-change of content makes no layer entry); ``redo`` trusts mtime, size, mode, owner and inode; ``time``
-trusts mtime alone. Deleted paths become whiteouts (the topmost one only), and a directory that was
-deleted and made again (new inode) becomes an opaque directory.
+kaniko's modes: ``full`` reads a file's content only when its metadata changed, and a file whose
+content hash from an earlier snapshot is unchanged (a ``touch``) makes no layer entry; ``redo`` trusts
+mtime, size, mode, owner and inode; ``time`` trusts mtime alone. Deleted paths become whiteouts (the
+topmost one only), and a directory that was deleted and made again (new inode) becomes an opaque
+directory.
+
+The walk is the whole cost, so it is kept lean: one ``lstat`` per entry (``scandir``), the index holds
+plain tuples compared in C, and the ignore list is checked once per entry, never per ancestor.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -20,22 +23,11 @@ from kiln.fs.tarwriter import Add, Entry, Opaque, Whiteout
 from kiln.snapshot.base import Snapshotter
 
 Mode = Literal["full", "redo", "time"]
+MODES: tuple[Mode, ...] = ("full", "redo", "time")
 
-
-@dataclass(frozen=True, slots=True)
-class _Stat:
-    mode: int
-    uid: int
-    gid: int
-    size: int
-    mtime_ns: int
-    ino: int
-    link: str | None
-
-
-def _read_stat(path: str, st: os.stat_result) -> _Stat:
-    link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
-    return _Stat(st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ino, link)
+# (st_mode, uid, gid, size, mtime_ns, ino): what each mode compares is a slice of it
+_Stat = tuple[int, int, int, int, int, int]
+_MODE, _SIZE, _MTIME, _INO = 0, 3, 4, 5
 
 
 def _hash(path: str) -> bytes:
@@ -47,12 +39,17 @@ def _hash(path: str) -> bytes:
 
 
 class WalkSnapshotter(Snapshotter):
+    """Snapshots by walking ``root``; cost grows with the tree, but only changed files are read."""
+
     def __init__(self, root: Path, ignore: IgnoreList, mode: Mode = "full") -> None:
         super().__init__(ignore)
+        if mode not in MODES:
+            raise ValueError(f"unknown snapshot mode {mode!r}")
         self._root = Path(root)
         self.mode = mode
         self._index: dict[str, _Stat] = {}
-        self._hashes: dict[str, bytes] = {}
+        self._hashes: dict[str, bytes] = {}  # full mode: content of files added by earlier snapshots
+        self._fresh: set[str] = set()
 
     @property
     def root(self) -> Path:
@@ -64,8 +61,8 @@ class WalkSnapshotter(Snapshotter):
 
     def _walk(self) -> dict[str, _Stat]:
         out: dict[str, _Stat] = {}
-        root = os.fspath(self._root)
-        stack = [("", root)]
+        prunes = self.ignore.prunes
+        stack = [("", os.fspath(self._root))]
         while stack:
             rel_dir, host_dir = stack.pop()
             try:
@@ -75,74 +72,73 @@ class WalkSnapshotter(Snapshotter):
             with it:
                 for entry in it:
                     path = f"{rel_dir}/{entry.name}"
-                    if self.ignore.ignored(path):
+                    if prunes(path):
                         continue
                     try:
                         st = entry.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue
-                    out[path] = _read_stat(entry.path, st)
+                    out[path] = (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ino)
                     if stat.S_ISDIR(st.st_mode):
                         stack.append((path, entry.path))
         return out
 
     def _changed(self, path: str, old: _Stat, new: _Stat) -> bool:
-        if stat.S_IFMT(old.mode) != stat.S_IFMT(new.mode):
+        """``old != new`` is known; decide by the mode whether that is a change worth a layer entry."""
+        if stat.S_IFMT(old[_MODE]) != stat.S_IFMT(new[_MODE]):
             return True
         if self.mode == "time":
-            return old.mtime_ns != new.mtime_ns
-        if (old.mode, old.uid, old.gid, old.size, old.link) != (
-            new.mode,
-            new.uid,
-            new.gid,
-            new.size,
-            new.link,
-        ):
+            return old[_MTIME] != new[_MTIME]
+        if old[:4] != new[:4] or self.mode == "redo":
             return True
-        if self.mode == "redo":
-            return old.mtime_ns != new.mtime_ns or old.ino != new.ino
-        if old.mtime_ns == new.mtime_ns and old.ino == new.ino:
+        # full: only mtime or inode moved; a regular file whose earlier content hash still matches is the same
+        if stat.S_ISDIR(new[_MODE]):
             return False
-        if not stat.S_ISREG(new.mode):
-            return not stat.S_ISDIR(new.mode)
-        host = os.path.join(self._root, path.lstrip("/"))
+        if not stat.S_ISREG(new[_MODE]):
+            return True
         before = self._hashes.get(path)
-        after = _hash(host)
-        self._hashes[path] = after
-        return before is None or before != after
+        after = self._rehash(path)
+        return before != after
+
+    def _rehash(self, path: str) -> bytes:
+        digest = self._hashes[path] = _hash(os.fspath(self._root) + path)
+        self._fresh.add(path)
+        return digest
 
     def changes(self) -> list[Entry]:
         now = self._walk()
+        old_index = self._index
         entries: list[Entry] = []
+        self._fresh = set()
+        for path in old_index.keys() - now.keys():
+            self._hashes.pop(path, None)
+            parent = path.rpartition("/")[0]
+            if not parent or stat.S_ISDIR(now.get(parent, (0,))[_MODE]):
+                entries.append(Whiteout(path))  # else covered by the parent's whiteout or replacement
         root = os.fspath(self._root)
-        deleted = sorted(set(self._index) - set(now))
-        gone_dirs: list[str] = []
-        for path in deleted:
-            if any(path.startswith(d + "/") for d in gone_dirs):
+        recreated: set[str] = set()
+        for path, new in now.items():
+            old = old_index.get(path)
+            if old == new and not (recreated and self._below(path, recreated)):
                 continue
-            entries.append(Whiteout(path))
-            if stat.S_ISDIR(self._index[path].mode):
-                gone_dirs.append(path)
-        recreated: list[str] = []
-        for path, new in sorted(now.items()):
-            old = self._index.get(path)
-            host = Path(root + path)
-            if any(path.startswith(d + "/") for d in recreated):
-                entries.append(Add(path, host))
-                continue
-            if old is None:
-                entries.append(Add(path, host))
-            elif stat.S_ISDIR(new.mode) and stat.S_ISDIR(old.mode) and old.ino != new.ino:
+            if old is None or (recreated and self._below(path, recreated)):
+                pass
+            elif stat.S_ISDIR(new[_MODE]) and stat.S_ISDIR(old[_MODE]) and old[_INO] != new[_INO]:
                 entries.append(Opaque(path))
-                entries.append(Add(path, host))
-                recreated.append(path)
-            elif self._changed(path, old, new):
-                entries.append(Add(path, host))
-        if self.mode == "full":
-            for path, new in now.items():
-                if stat.S_ISREG(new.mode) and path not in self._hashes:
-                    old = self._index.get(path)
-                    if old is None or old.mtime_ns != new.mtime_ns:
-                        self._hashes[path] = _hash(root + path)
+                recreated.add(path)
+            elif not self._changed(path, old, new):
+                continue
+            entries.append(Add(path, Path(root + path)))
+            if self.mode == "full" and stat.S_ISREG(new[_MODE]) and path not in self._fresh:
+                self._rehash(path)
         self._index = now
         return entries
+
+    @staticmethod
+    def _below(path: str, dirs: set[str]) -> bool:
+        parent = path.rpartition("/")[0]
+        while parent:
+            if parent in dirs:
+                return True
+            parent = parent.rpartition("/")[0]
+        return False
