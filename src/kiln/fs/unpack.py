@@ -15,7 +15,9 @@ import os
 import shutil
 import stat
 import tarfile
+import time
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -93,13 +95,17 @@ class _Applier:
         parent = path.parent
         if parent.is_dir():
             return
-        # Missing parents: create them inside the root (resolved, so symlinks cannot lead out).
+        # Missing parents: create them inside the root. ``path`` was resolved by host_path, so its existing
+        # components are real directories; only a symlink that appeared since is resolved again (resolving
+        # every component from the root made deep hostile paths cost O(depth^3): minutes per entry).
         rel_parent = os.path.relpath(parent, self.root)
         current = self.root
         for part in rel_parent.split(os.sep):
             if part in ("", "."):
                 continue
-            current = resolve(self.root, os.path.relpath(current / part, self.root))
+            current = current / part
+            if current.is_symlink():
+                current = resolve(self.root, os.path.relpath(current, self.root))
             self._check_inside(current, name)
             if not current.exists():
                 os.mkdir(current, 0o755)
@@ -285,3 +291,39 @@ def _data_errors() -> tuple[type[Exception], ...]:
 
 
 _CAUGHT: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, OSError, KilnError, *_data_errors())
+
+
+def unpack_layers(
+    root: Path,
+    layers: Sequence[Callable[[], IO[bytes]]],
+    *,
+    retries: int = 0,
+    options: UnpackOptions | None = None,
+    delay: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Apply layers in order, each opened afresh by its callable (``--image-fs-extract-retry``).
+
+    A layer that fails part-way (a dropped download, a corrupt block) is re-opened and applied again
+    up to ``retries`` more times: applying a layer again over a partial attempt gives the same tree.
+    Entries that try to leave the root are refused at once; retrying cannot make them safe.
+    """
+    for index, opener in enumerate(layers):
+        for attempt in range(retries + 1):
+            try:
+                with contextlib.closing(opener()) as stream:
+                    apply_layer(root, stream, options=options)
+                break
+            except KilnError as err:
+                if attempt >= retries or _is_refusal(err):
+                    raise
+                log.warning(
+                    "extracting layer %d failed (%s); retry %d of %d", index + 1, err, attempt + 1, retries
+                )
+                sleep(delay * (attempt + 1))
+
+
+def _is_refusal(err: KilnError) -> bool:
+    return isinstance(err, LayerError) and any(
+        phrase in err.message for phrase in ("absolute name", "climbs out", "outside the root")
+    )
