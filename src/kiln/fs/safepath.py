@@ -36,14 +36,17 @@ def resolve(root: Path, path: str, follow_final: bool = True) -> Path:
     pending = [p for p in path.split("/") if p not in ("", ".")]
     pending.reverse()
     done: list[str] = []
+    base = root_s.rstrip("/")
+    prefixes = [base]  # prefixes[i] is root joined with done[:i]: no re-joining of deep paths at every step
     links = 0
     while pending:
         part = pending.pop()
         if part == "..":
             if done:
                 done.pop()
+                prefixes.pop()
             continue
-        candidate = os.path.join(root_s, *done, part)
+        candidate = prefixes[-1] + "/" + part
         if not pending and not follow_final:
             done.append(part)
             break
@@ -51,6 +54,7 @@ def resolve(root: Path, path: str, follow_final: bool = True) -> Path:
             st = os.lstat(candidate)
         except (FileNotFoundError, NotADirectoryError):
             done.append(part)
+            prefixes.append(candidate)
             continue
         if stat.S_ISLNK(st.st_mode):
             links += 1
@@ -59,10 +63,12 @@ def resolve(root: Path, path: str, follow_final: bool = True) -> Path:
             target = os.readlink(candidate)
             if target.startswith("/"):
                 done = []
+                prefixes = [base]
             more = [p for p in target.split("/") if p not in ("", ".")]
             pending.extend(reversed(more))
             continue
         done.append(part)
+        prefixes.append(candidate)
     return Path(root_s, *done)
 
 
