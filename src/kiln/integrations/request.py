@@ -51,15 +51,20 @@ def parse_bool(value: str, what: str, default: bool = False) -> bool:
     raise UsageError(f"{what}: expected true or false, got {value!r}")
 
 
-def check_key_values(items: Sequence[str], what: str, bare_ok: bool) -> tuple[str, ...]:
-    """``KEY=VALUE`` items (a bare ``KEY`` where the executor takes it from the environment)."""
+def check_build_args(items: Sequence[str]) -> None:
+    """``KEY=VALUE``, or a bare ``KEY`` that the executor takes from its environment."""
+    for item in items:
+        name = item.partition("=")[0]
+        if not _ARG_NAME.match(name):
+            raise UsageError(f"build-args: {name!r} is not a valid name", hint="use KEY=VALUE, one per line")
+
+
+def check_labels(items: Sequence[str]) -> None:
+    """``KEY=VALUE`` with any non-empty key (label keys hold dots and hyphens)."""
     for item in items:
         name, eq, _ = item.partition("=")
-        if not _ARG_NAME.match(name) and not (what == "labels" and name and eq):
-            raise UsageError(f"{what}: {name!r} is not a valid name", hint="use KEY=VALUE, one per line")
-        if not eq and not bare_ok:
-            raise UsageError(f"{what}: {item!r} has no '='", hint="use KEY=VALUE, one per line")
-    return tuple(items)
+        if not eq or not name.strip():
+            raise UsageError(f"labels: {item!r} has no KEY=", hint="use KEY=VALUE, one per line")
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,8 @@ class ExecutorRequest:
                 f"one platform per build, got {self.platform!r}",
                 hint="build each platform in its own job (a matrix) and merge them with 'kiln index'",
             )
-        check_key_values(self.build_args, "build-args", bare_ok=True)
-        check_key_values(self.labels, "labels", bare_ok=False)
+        check_build_args(self.build_args)
+        check_labels(self.labels)
 
     def argv(self, executor: Sequence[str]) -> list[str]:
         """The executor command line; every value rides in its own ``--flag=value`` word."""
