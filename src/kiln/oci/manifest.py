@@ -47,6 +47,19 @@ def _media_type(data: dict[str, Any], default: str, allowed: frozenset[str], wha
     return str(media_type)
 
 
+def _envelope(doc: Manifest | Index, body: dict[str, Any]) -> dict[str, Any]:
+    """The fields manifests and indexes share, in the order kiln writes them around ``body``."""
+    out: dict[str, Any] = {"schemaVersion": doc.schema_version, "mediaType": doc.media_type}
+    if doc.artifact_type:
+        out["artifactType"] = doc.artifact_type
+    out.update(body)
+    if doc.subject is not None:
+        out["subject"] = doc.subject.to_json()
+    if doc.annotations:
+        out["annotations"] = dict(doc.annotations)
+    return out
+
+
 @dataclass(frozen=True)
 class Manifest:
     media_type: str
@@ -58,16 +71,8 @@ class Manifest:
     schema_version: int = 2
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"schemaVersion": self.schema_version, "mediaType": self.media_type}
-        if self.artifact_type:
-            out["artifactType"] = self.artifact_type
-        out["config"] = self.config.to_json()
-        out["layers"] = [d.to_json() for d in self.layers]
-        if self.subject is not None:
-            out["subject"] = self.subject.to_json()
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        return out
+        body = {"config": self.config.to_json(), "layers": [d.to_json() for d in self.layers]}
+        return _envelope(self, body)
 
     def to_bytes(self) -> bytes:
         return dumps(self.to_json())
@@ -102,15 +107,7 @@ class Index:
     schema_version: int = 2
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"schemaVersion": self.schema_version, "mediaType": self.media_type}
-        if self.artifact_type:
-            out["artifactType"] = self.artifact_type
-        out["manifests"] = [d.to_json() for d in self.manifests]
-        if self.subject is not None:
-            out["subject"] = self.subject.to_json()
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        return out
+        return _envelope(self, {"manifests": [d.to_json() for d in self.manifests]})
 
     def to_bytes(self) -> bytes:
         return dumps(self.to_json())
