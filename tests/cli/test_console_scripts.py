@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,12 @@ def test_parse_executor_args(tmp_path: Path) -> None:
         parse_executor_args(["--no-push", "stray"], {})
     with pytest.raises(NotSupportedYet):
         parse_executor_args(["--no-push", "--use-new-run"], {})
+
+
+def test_python_dash_m() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "kiln.cli", "build", "--no-push", "--snapshot-mode", "fast"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: invalid --snapshot-mode 'fast'"), proc.stderr
