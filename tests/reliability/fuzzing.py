@@ -81,6 +81,24 @@ def tree_digest(directory: Path) -> str:
     return h.hexdigest()
 
 
+def remove_tree(top: Path) -> None:
+    """Delete a tree of any depth without recursion (shutil.rmtree recurses once per level: a 1000-deep tree
+    left in tmp_path makes pytest's own cleanup fail with RecursionError)."""
+    stack: list[tuple[str, bool]] = [(os.fspath(top), False)]
+    while stack:
+        path, emptied = stack.pop()
+        if emptied:
+            os.rmdir(path)
+            continue
+        stack.append((path, True))
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, False))
+                else:
+                    os.unlink(entry.path)
+
+
 # -- hostile tar members ---------------------------------------------------------------------------------------
 _PARTS = st.sampled_from(
     ["a", "b", "etc", "..", ".", "", "deep" * 8, ".wh.a", ".wh..wh..opq", ".wh.", "x" * 255, "ü", "-"]

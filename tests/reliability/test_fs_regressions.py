@@ -13,7 +13,7 @@ import tarfile
 from pathlib import Path
 
 from kiln.fs.unpack import apply_layer
-from reliability.fuzzing import time_limit
+from reliability.fuzzing import remove_tree, time_limit
 
 
 def test_a_very_deep_entry_unpacks_without_stalling(tmp_path: Path) -> None:
@@ -27,6 +27,7 @@ def test_a_very_deep_entry_unpacks_without_stalling(tmp_path: Path) -> None:
     with time_limit(30):
         apply_layer(tmp_path / "root", io.BytesIO(out.getvalue()))
     assert (tmp_path / "root" / name).read_bytes() == b"ok"
+    remove_tree(tmp_path / "root")
 
 
 def test_deep_parents_through_a_symlink_stay_inside(tmp_path: Path) -> None:

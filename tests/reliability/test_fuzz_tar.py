@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import shutil
 import tarfile
 import tempfile
 import tracemalloc
@@ -31,6 +30,7 @@ from reliability.fuzzing import (
     TooSlow,
     build_tar,
     mutate,
+    remove_tree,
     tally,
     time_limit,
     tree_digest,
@@ -96,7 +96,7 @@ def test_hostile_layers_never_escape_or_crash(compress: bool) -> None:
                 assert tree_digest(outside) == before, "the layer changed files outside the root"
                 assert {p.name for p in sandbox.iterdir()} == {"root", "outside"}
             finally:
-                shutil.rmtree(sandbox, ignore_errors=True)
+                remove_tree(sandbox)
 
         check()
     assert counted.inputs > 0 and not counted.crashes
@@ -125,7 +125,7 @@ def test_hostile_context_tarballs_never_escape_or_crash() -> None:
                 for path in (root / "context").rglob("*"):
                     assert not (path.is_char_device() or path.is_block_device()), "device node in a context"
             finally:
-                shutil.rmtree(sandbox, ignore_errors=True)
+                remove_tree(sandbox)
 
         check()
     assert counted.inputs > 0 and not counted.crashes
@@ -172,4 +172,4 @@ def test_symlink_loop_and_parent_escape_are_refused(tmp_path: Path) -> None:
         assert tree_digest(outside) == before
         assert (outside / "secret").read_text() == "must not change"
     finally:
-        shutil.rmtree(sandbox, ignore_errors=True)
+        remove_tree(sandbox)
