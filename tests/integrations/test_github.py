@@ -272,3 +272,10 @@ def test_no_expression_is_pasted_into_a_script() -> None:
     for step in action()["runs"]["steps"]:  # type: ignore[index]
         assert "${{" not in step.get("run", ""), step
         assert not re.search(r"\$\{\{", step.get("run", ""))
+
+
+def test_build_only_without_tags_asks_for_no_name_file(fake_executor: FakeExecutor, tmp_path: Path) -> None:
+    code, _, out_file, _ = run_action(fake_executor, tmp_path)
+    assert code == 0
+    assert not any(a.startswith("--image-name") for a in fake_executor.record()["argv"])
+    assert parse_output_file(out_file.read_text())["digest"] == FAKE_DIGEST

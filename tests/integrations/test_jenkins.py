@@ -166,3 +166,15 @@ def test_python_side_reads_the_step_variables(fake_executor: FakeExecutor, tmp_p
         f"r.example/a:1@{FAKE_DIGEST}", f"r.example/a:2@{FAKE_DIGEST}",
     ]  # fmt: skip
     assert fake_executor.record()["argv"][-1] == "--label=x=it's"
+
+
+def test_build_only_without_names_still_leaves_every_output_file(
+    fake_executor: FakeExecutor, tmp_path: Path
+) -> None:
+    env = fake_executor.environ(KILN_PUSH="false", KILN_OUTPUT_DIR=str(tmp_path / "out"))
+    assert jenkins.build(env, io.StringIO(), fake_executor.argv) == 0
+    argv = fake_executor.record()["argv"]
+    assert not any(a.startswith("--image-name") for a in argv)
+    assert {p.name: p.read_text() for p in (tmp_path / "out").iterdir()} == {
+        "digest": FAKE_DIGEST, "image-refs": "", "image-tag-refs": "",
+    }  # fmt: skip

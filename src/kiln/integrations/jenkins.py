@@ -29,11 +29,13 @@ OUTPUT_NAMES = ("digest", "image-refs", "image-tag-refs")
 def plan_from_env(environ: Mapping[str, str]) -> Plan:
     """Credentials: a docker config file credential, else a username/password credential, else none."""
     out_dir = Path(environ.get("KILN_OUTPUT_DIR") or "kiln-out")
+    request = request_from_env(environ)
+    named = bool(request.destinations)  # the executor refuses the name files without a destination
     request = dataclasses.replace(
-        request_from_env(environ),
+        request,
         digest_file=str(out_dir / "digest"),
-        image_name_with_digest_file=str(out_dir / "image-refs"),
-        image_name_tag_with_digest_file=str(out_dir / "image-tag-refs"),
+        image_name_with_digest_file=str(out_dir / "image-refs") if named else "",
+        image_name_tag_with_digest_file=str(out_dir / "image-tag-refs") if named else "",
     )
     config = None
     config_file = environ.get("KILN_DOCKER_CONFIG_FILE", "")
@@ -56,5 +58,8 @@ def build(environ: Mapping[str, str], stdout: TextIO, executor: Sequence[str] | 
     with tempfile.TemporaryDirectory(prefix="kiln-") as tmp:
         _, outcome = execute(plan, environ, Path(tmp), executor or default_executor(environ))
     if outcome.ok:
+        out_dir = Path(plan.request.digest_file).parent
+        for name in OUTPUT_NAMES:  # kilnBuild reads them all; a build without names leaves them empty
+            (out_dir / name).touch()
         print(f"kiln: {outcome.digest}", file=stdout)
     return outcome.exit_code

@@ -42,11 +42,18 @@ def child_environ(plan: Plan, environ: Mapping[str, str], work_dir: Path) -> dic
 
 
 def with_output_files(request: ExecutorRequest, work_dir: Path) -> ExecutorRequest:
-    """Ask for the digest files in ``work_dir`` unless the user named their own."""
+    """Ask for the digest files in ``work_dir`` unless the user named their own.
+
+    The image-name file needs a destination (the executor refuses it without one), so a build-only
+    request with no names gets just the digest file.
+    """
+    names_file = request.image_name_with_digest_file
+    if not names_file and request.destinations:
+        names_file = str(work_dir / "image-refs")
     return dataclasses.replace(
         request,
         digest_file=request.digest_file or str(work_dir / "digest"),
-        image_name_with_digest_file=request.image_name_with_digest_file or str(work_dir / "image-refs"),
+        image_name_with_digest_file=names_file,
     )
 
 
@@ -66,6 +73,8 @@ def execute(
         exit_code=code,
         stderr_tail=tail,
         digest=read_digest(Path(request.digest_file)) if code == 0 else "",
-        image_refs=read_image_refs(Path(request.image_name_with_digest_file)) if code == 0 else (),
+        image_refs=read_image_refs(Path(request.image_name_with_digest_file))
+        if code == 0 and request.image_name_with_digest_file
+        else (),
     )
     return request, outcome

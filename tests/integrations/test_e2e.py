@@ -1,0 +1,123 @@
+"""Each adapter end to end with kiln's real executor, pushing to a real registry (docker-registry with
+htpasswd auth, on loopback), checked with skopeo. No stand-ins here, except that the CI platforms
+themselves are absent: their environment variables and files are set up by the test (and Tekton's
+substitution and Jenkins' steps by the small stand-ins in tekton_runner.py / jenkins_harness.groovy).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from fixtures.registry import RegistryServer
+from fixtures.tools import skopeo_inspect
+from kiln.integrations import github, gitlab, tekton
+
+from .tekton_runner import run_step
+from .test_github import parse_output_file
+from .test_tekton import TASK, load
+
+EXECUTOR = shutil.which("executor")
+pytestmark = pytest.mark.skipif(EXECUTOR is None, reason="kiln's executor command is not installed")
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "hello.txt").write_text("hello from kiln\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM scratch\nARG VERSION=0\nCOPY hello.txt /hello.txt\nLABEL version=$VERSION\n"
+    )
+    return ctx
+
+
+def local_flags(tmp_path: Path) -> str:
+    """Keep kiln's work and cache dirs in the test's temp dir; the registry speaks plain HTTP."""
+    return f"--insecure --kaniko-dir={tmp_path / 'kaniko'} --cache-dir={tmp_path / 'cache'}"
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    return {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path / "home"),
+            "KILN_EXECUTOR": str(EXECUTOR)}  # fmt: skip
+
+
+def test_github_action_builds_and_pushes(
+    registry_basic: RegistryServer, context: Path, tmp_path: Path
+) -> None:
+    out_file, summary = tmp_path / "out", tmp_path / "summary"
+    tag = registry_basic.ref("integ/github:1")
+    env = {
+        **base_env(tmp_path), "GITHUB_OUTPUT": str(out_file), "GITHUB_STEP_SUMMARY": str(summary),
+        "RUNNER_TEMP": str(tmp_path), "INPUT_CONTEXT": str(context), "INPUT_TAGS": tag, "INPUT_PUSH": "true",
+        "INPUT_BUILD_ARGS": "VERSION=7", "INPUT_REGISTRY": registry_basic.host,
+        "INPUT_USERNAME": registry_basic.username or "", "INPUT_PASSWORD": registry_basic.password or "",
+        "INPUT_OCI_LAYOUT": str(tmp_path / "layout"), "INPUT_EXTRA_ARGS": local_flags(tmp_path),
+    }  # fmt: skip
+    stdout = io.StringIO()
+    assert github.build(env, stdout) == 0
+    outputs = parse_output_file(out_file.read_text())
+    pushed = skopeo_inspect(tag, creds=registry_basic.creds)
+    assert outputs["digest"] == pushed["Digest"]
+    config = skopeo_inspect(tag, creds=registry_basic.creds, config=True)
+    assert config["config"]["Labels"] == {"version": "7"}
+    assert outputs["imageid"].startswith("sha256:") and len(outputs["imageid"]) == 71
+    assert json.loads(outputs["metadata"])["containerimage.digest"] == pushed["Digest"]
+    assert f"`{pushed['Digest']}`" in summary.read_text()
+    assert f"::add-mask::{registry_basic.password}" in stdout.getvalue()
+
+
+def test_github_annotation_from_a_real_dockerfile_error(context: Path, tmp_path: Path) -> None:
+    (context / "Dockerfile").write_text("FROM scratch\n\nCOPY hello.txt /\nRUNN echo hi\n")
+    env = {**base_env(tmp_path), "INPUT_CONTEXT": str(context), "INPUT_FILE": str(context / "Dockerfile"),
+           "INPUT_EXTRA_ARGS": local_flags(tmp_path), "GITHUB_WORKSPACE": str(tmp_path)}  # fmt: skip
+    stdout = io.StringIO()
+    assert github.build(env, stdout) != 0
+    annotation = stdout.getvalue().splitlines()[-1]
+    assert annotation.startswith("::error file=ctx/Dockerfile,line=4,endLine=4,title=Dockerfile::"), (
+        annotation
+    )
+
+
+def test_gitlab_job_and_a_downstream_job_reading_the_dotenv(
+    registry_basic: RegistryServer, context: Path, tmp_path: Path
+) -> None:
+    env = {
+        **base_env(tmp_path), "CI_REGISTRY": registry_basic.host,
+        "CI_REGISTRY_IMAGE": registry_basic.ref("integ/gitlab"), "CI_REGISTRY_USER": registry_basic.username or "",
+        "CI_REGISTRY_PASSWORD": registry_basic.password or "", "CI_COMMIT_SHORT_SHA": "0badc0de",
+        "CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main", "KILN_CONTEXT": str(context),
+        "KILN_DOTENV": str(tmp_path / "kiln.env"), "KILN_EXTRA_ARGS": local_flags(tmp_path),
+    }  # fmt: skip
+    assert gitlab.build(env, io.StringIO()) == 0
+    downstream = dict(line.split("=", 1) for line in (tmp_path / "kiln.env").read_text().splitlines())
+    by_digest = skopeo_inspect(downstream["IMAGE_REF"], creds=registry_basic.creds)
+    assert by_digest["Digest"] == downstream["IMAGE_DIGEST"]
+    for tag in ("0badc0de", "latest"):
+        pushed = skopeo_inspect(registry_basic.ref(f"integ/gitlab:{tag}"), creds=registry_basic.creds)
+        assert pushed["Digest"] == downstream["IMAGE_DIGEST"]
+
+
+def test_tekton_task_step(registry_basic: RegistryServer, context: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    config = registry_basic.write_docker_config(tmp_path / "cfg")
+    secret.mkdir()
+    (secret / ".dockerconfigjson").write_text(config.read_text())
+    image = registry_basic.ref("integ/tekton:v1")
+    spec = load(TASK)["spec"]
+    params = {"IMAGE": image, "BUILDER_IMAGE": "kiln:debug", "CONTEXT": "./ctx", "DOCKERFILE": "./ctx/Dockerfile",
+              "BUILD_ARGS": ["VERSION=3"],
+              "EXTRA_ARGS": local_flags(tmp_path).split()}  # fmt: skip
+    run = run_step(
+        spec["steps"][0], spec["params"], params, {"source": tmp_path, "dockerconfig": secret},
+        [r["name"] for r in spec["results"]], tmp_path / "results", sys.executable, base_env(tmp_path),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    pushed = skopeo_inspect(image, creds=registry_basic.creds)
+    assert run.results == {"IMAGE_DIGEST": pushed["Digest"].encode(), "IMAGE_URL": image.encode()}
+    assert tekton.split_arrays(run.argv[run.argv.index("tekton") + 1 :])[0] == ["VERSION=3"]
