@@ -146,7 +146,13 @@ class OverlaySnapshotter(Snapshotter):
         self._mount()
 
     def close(self) -> None:
+        """Unmount, leaving the stage's final tree (untaken changes included) in ``base``."""
+        if not self._mounted:
+            return
         self._unmount()
+        _merge_dir(self._upper, self.base)
+        shutil.rmtree(self._upper, ignore_errors=True)
+        shutil.rmtree(self._work, ignore_errors=True)
 
 
 def _copy_meta(src: str, dst: str, st: os.stat_result) -> None:
