@@ -121,3 +121,34 @@ def test_tekton_task_step(registry_basic: RegistryServer, context: Path, tmp_pat
     pushed = skopeo_inspect(image, creds=registry_basic.creds)
     assert run.results == {"IMAGE_DIGEST": pushed["Digest"].encode(), "IMAGE_URL": image.encode()}
     assert tekton.split_arrays(run.argv[run.argv.index("tekton") + 1 :])[0] == ["VERSION=3"]
+
+
+@pytest.mark.skipif(shutil.which("groovy") is None, reason="Debian's groovy is not installed")
+def test_jenkins_step(registry_basic: RegistryServer, context: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    from .test_jenkins import HARNESS, LIB, java_home
+
+    request = {
+        "args": {"context": str(context), "destinations": [registry_basic.ref("integ/jenkins:5")],
+                 "buildArgs": {"VERSION": "5"}, "credentialsId": "reg", "registry": registry_basic.host,
+                 "extraArgs": local_flags(tmp_path).split()},
+        "credentials": {"reg": {"username": registry_basic.username, "password": registry_basic.password}},
+    }  # fmt: skip
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    result = subprocess.run(
+        ["groovy", str(HARNESS), str(LIB / "vars" / "kilnBuild.groovy"), str(LIB / "resources"), str(workspace),
+         str(tmp_path / "request.json")],
+        env={**base_env(tmp_path), "JAVA_HOME": java_home() or ""}, capture_output=True, text=True, check=False,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["error"] is None, out
+    pushed = skopeo_inspect(registry_basic.ref("integ/jenkins:5"), creds=registry_basic.creds)
+    assert out["result"]["digest"] == pushed["Digest"]
+    assert out["result"]["ref"] == registry_basic.ref(f"integ/jenkins@{pushed['Digest']}")
+    assert all(str(registry_basic.password) not in call["script"] for call in out["sh"])
+    assert str(registry_basic.password) not in out["shOutput"]
