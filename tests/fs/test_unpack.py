@@ -222,3 +222,31 @@ def test_resolve_follows_links_inside_root(tmp_path: Path) -> None:
     assert resolve(tmp_path, "/abs", follow_final=False) == tmp_path / "abs"
     with pytest.raises(Exception, match="too many levels"):
         resolve(tmp_path, "/loop/x")
+
+
+def test_whiteout_and_opaque_through_symlinks_stay_inside(tmp_path: Path) -> None:
+    outside = str(tmp_path / "outside")
+
+    def build(tar: tarfile.TarFile) -> None:
+        add(tar, "escape", tarfile.SYMTYPE, linkname=outside)
+        add(tar, "escape/.wh.victim")
+        add(tar, "escape/.wh..wh..opq")
+        add(tar, "up", tarfile.SYMTYPE, linkname="../..")
+        add(tar, "up/outside/.wh.victim")
+
+    _outside_untouched(tmp_path, build, None)
+
+
+def test_rewriting_a_hardlinked_name_does_not_change_the_other(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        add(tar, "orig", data=b"original")
+        add(tar, "alias", tarfile.LNKTYPE, linkname="orig")
+        add(tar, "alias", data=b"replaced")
+        add(tar, "dirlink", tarfile.SYMTYPE, linkname=str(tmp_path / "outside"))
+        add(tar, "dirlink", tarfile.DIRTYPE)
+        add(tar, "dirlink/victim", data=b"pwned")
+
+    _outside_untouched(tmp_path, build, None)
+    root = tmp_path / "root"
+    assert (root / "orig").read_bytes() == b"original" and (root / "alias").read_bytes() == b"replaced"
+    assert (root / "dirlink").is_dir() and not (root / "dirlink").is_symlink()
