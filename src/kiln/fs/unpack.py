@@ -33,7 +33,7 @@ OPAQUE = ".wh..wh..opq"
 _CHUNK = 1 << 20
 
 
-@dataclass
+@dataclass(frozen=True)
 class UnpackOptions:
     """What the unpacking process may do (it may not be root, or may lack CAP_MKNOD)."""
 
