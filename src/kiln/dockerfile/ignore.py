@@ -141,18 +141,29 @@ class IgnoreMatcher:
         yield from self._walk(root, "")
 
     def _walk(self, root: Path, prefix: str) -> Iterator[str]:
-        try:
-            entries = sorted(os.scandir(root / prefix if prefix else root), key=lambda e: e.name)
-        except OSError as exc:
-            raise DockerfileError(f"cannot read context directory {root / prefix}: {exc.strerror}") from None
-        for entry in entries:
-            rel = f"{prefix}/{entry.name}" if prefix else entry.name
+        # An explicit stack, not recursion: a context may nest deeper than Python's recursion limit.
+        stack = [_listing(root, prefix)]
+        while stack:
+            try:
+                entry, rel = next(stack[-1])
+            except StopIteration:
+                stack.pop()
+                continue
             excluded = self.matches(rel)
             is_dir = entry.is_dir(follow_symlinks=False)
             if not excluded:
                 yield rel
             if is_dir and (not excluded or (self.has_exclusions and self.may_reinclude_under(rel))):
-                yield from self._walk(root, rel)
+                stack.append(_listing(root, rel))
+
+
+def _listing(root: Path, prefix: str) -> Iterator[tuple[os.DirEntry[str], str]]:
+    """The entries of one context directory, sorted by name, with their context-relative paths."""
+    try:
+        entries = sorted(os.scandir(root / prefix if prefix else root), key=lambda e: e.name)
+    except OSError as exc:
+        raise DockerfileError(f"cannot read context directory {root / prefix}: {exc.strerror}") from None
+    return iter([(entry, f"{prefix}/{entry.name}" if prefix else entry.name) for entry in entries])
 
 
 def _prefix_compatible(pattern_parts: tuple[str, ...], dir_parts: list[str]) -> bool:
