@@ -150,7 +150,13 @@ class OverlaySnapshotter(Snapshotter):
         if not self._mounted:
             return
         self._unmount()
-        _merge_dir(self._upper, self.base)
+        try:
+            _merge_dir(self._upper, self.base)
+        except OSError as err:
+            raise KilnError(
+                f"cannot fold the overlay's changes into {self.base}: {err.strerror or err}",
+                hint="the stage's last changes are still in " + os.fspath(self._upper),
+            ) from None
         shutil.rmtree(self._upper, ignore_errors=True)
         shutil.rmtree(self._work, ignore_errors=True)
 
