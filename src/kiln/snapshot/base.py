@@ -32,10 +32,15 @@ class Snapshotter(ABC):
         """Release mounts and scratch space; the root must stay readable until then."""
 
     def take(
-        self, out_path: Path, compression: Compression = "gzip", level: int = -1, mtime: int | None = None
+        self,
+        out_path: Path,
+        compression: Compression = "gzip",
+        level: int = -1,
+        mtime: int | None = None,
+        threads: int = 2,
     ) -> WrittenLayer | None:
         """Write the changes since the last snapshot as a layer; None when nothing changed."""
         entries = [e for e in self.changes() if not self.ignore.ignored(e.path)]
         if not entries:
             return None
-        return write_layer(entries, out_path, compression, level, mtime)
+        return write_layer(entries, out_path, compression, level, mtime, threads)

@@ -128,10 +128,15 @@ class OverlaySnapshotter(Snapshotter):
         return entries
 
     def take(
-        self, out_path: Path, compression: Compression = "gzip", level: int = -1, mtime: int | None = None
+        self,
+        out_path: Path,
+        compression: Compression = "gzip",
+        level: int = -1,
+        mtime: int | None = None,
+        threads: int = 2,
     ) -> WrittenLayer | None:
         entries = self.changes()
-        layer = write_layer(entries, out_path, compression, level, mtime) if entries else None
+        layer = write_layer(entries, out_path, compression, level, mtime, threads) if entries else None
         self._fold()
         return layer
 
