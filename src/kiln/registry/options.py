@@ -31,6 +31,5 @@ class RegistryOptions:
     retry_base_delay: float = 1.0  # seconds; backoff is base * 2**attempt
     timeout: float = 60.0
     user_agent: str = "kiln/0.1.0"
-    environ: Mapping[str, str] = field(
-        default_factory=dict
-    )  # DOCKER_CONFIG, HOME, CI_REGISTRY*, ... read from here
+    # DOCKER_CONFIG, HOME, CI_REGISTRY*, ... are read from here; kept out of repr() as it may hold tokens
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
