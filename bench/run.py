@@ -1,0 +1,297 @@
+"""kiln against buildah on a fixed set of Dockerfiles (``make bench``).
+
+Why: kiln's reason to exist beside kaniko is to be correct *and* fast; this runner makes the speed visible
+against the builder Debian ships (``buildah bud --isolation chroot``, vfs and overlay storage drivers).
+
+What it does: writes a busybox OCI layout from Debian's ``/bin/busybox`` (the test fixture's writer), pushes it
+with skopeo to a ``docker-registry`` it starts on 127.0.0.1, then for every case builds the same context with
+kiln (``executor --no-push --oci-layout-path``) and with buildah, alternating, ``--repeat`` times, every build
+cold (fresh kiln dir, fresh buildah storage; both pull the base from the loopback registry). It prints per case
+the median wall time of each tool, the ratio kiln/buildah and kiln's peak RSS (``ru_maxrss`` of the kiln process
+and the children it waited for, from ``os.wait4``).
+
+``python bench/run.py [--repeat 3] [--cases snap10k,snap100k,multistage] [--drivers vfs,overlay] [--keep]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from fixtures.images import write_busybox_layout  # noqa: E402  (the independent fixture writer)
+
+REGISTRY_BIN = "/usr/bin/docker-registry"
+KILN = [sys.executable, "-c", "from kiln.cli.executor import executor; executor()"]
+
+MAKE_SH = """#!/bin/sh
+# kaniko's snapshot benchmark: NUM small files under /workdir
+mkdir -p /workdir
+i=1
+while [ $i -le $1 ]; do
+  echo "hello $i" > /workdir/file$i
+  i=$((i+1))
+done
+"""
+
+# Case 3: 20k small files in 200 dirs plus 200 MB (half random, half zeros) built in one stage, copied whole
+# into the next.
+MULTISTAGE = """FROM {base} AS build
+RUN mkdir -p /tree && cd /tree && i=0; while [ $i -lt 200 ]; do mkdir d$i; j=0; \
+while [ $j -lt 100 ]; do echo "file $i $j" > d$i/f$j; j=$((j+1)); done; i=$((i+1)); done \
+ && dd if=/dev/urandom of=/tree/big1 bs=1M count=100 2>/dev/null \
+ && dd if=/dev/zero of=/tree/big2 bs=1M count=100 2>/dev/null
+FROM {base}
+COPY --from=build /tree /tree
+RUN ls /tree | wc -l
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One Dockerfile, its context files and build args."""
+
+    name: str
+    dockerfile: str
+    files: dict[str, tuple[str, int]]
+    build_args: dict[str, str]
+
+
+def snapshot_case(name: str, num: int) -> Case:
+    dockerfile = "FROM {base}\nARG NUM\nCOPY context.txt .\nCOPY make.sh .\nRUN ./make.sh $NUM\n"
+    return Case(
+        name,
+        dockerfile,
+        {"context.txt": ("kaniko snapshot benchmark context\n", 0o644), "make.sh": (MAKE_SH, 0o755)},
+        {"NUM": str(num)},
+    )
+
+
+CASES: dict[str, Callable[[], Case]] = {
+    "snap10k": lambda: snapshot_case("snap10k", 10_000),
+    "snap100k": lambda: snapshot_case("snap100k", 100_000),
+    "snap300k": lambda: snapshot_case("snap300k", 300_000),
+    "multistage": lambda: Case("multistage", MULTISTAGE, {}, {}),
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    max_rss_kb: int
+    ok: bool
+    tail: str
+
+
+def timed(argv: Sequence[str], log: Path, cwd: Path | None = None) -> Run:
+    """Run ``argv``, wall time and peak RSS (KiB) of it and the children it reaped."""
+    with log.open("wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    tail = log.read_text(errors="replace")[-1500:]
+    return Run(seconds, usage.ru_maxrss, proc.returncode == 0, tail)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_registry(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    storage = work / "registry"
+    storage.mkdir()
+    port = free_port()
+    config = work / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {storage}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n  secret: kiln-bench\n"
+    )
+    proc = subprocess.Popen(
+        [REGISTRY_BIN, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    host = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://{host}/v2/", timeout=1).close()
+            return proc, host
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("docker-registry did not start")
+
+
+def overlay_works(work: Path) -> bool:
+    """buildah's overlay driver needs overlayfs mounts (root, a kernel that allows them here)."""
+    root = work / "probe"
+    argv = [
+        "buildah",
+        "--root",
+        str(root / "r"),
+        "--runroot",
+        str(root / "rr"),
+        "--storage-driver",
+        "overlay",
+    ]
+    ok = subprocess.run([*argv, "info"], capture_output=True).returncode == 0
+    subprocess.run([*argv, "rm", "--all"], capture_output=True)
+    subprocess.run(["umount", "-R", str(root / "r" / "overlay")], capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)
+    return ok
+
+
+def write_context(case: Case, ctx: Path, base: str) -> None:
+    ctx.mkdir(parents=True)
+    (ctx / "Dockerfile").write_text(case.dockerfile.format(base=base))
+    for name, (text, mode) in case.files.items():
+        (ctx / name).write_text(text)
+        (ctx / name).chmod(mode)
+
+
+def kiln_argv(case: Case, ctx: Path, out: Path) -> list[str]:
+    argv = [*KILN, "--no-push", "--context", str(ctx), "--dockerfile", str(ctx / "Dockerfile")]
+    argv += ["--oci-layout-path", str(out / "oci"), "--kaniko-dir", str(out / "kaniko"), "--insecure-pull"]
+    for key, value in case.build_args.items():
+        argv += ["--build-arg", f"{key}={value}"]
+    return argv
+
+
+def buildah_argv(case: Case, ctx: Path, out: Path, driver: str) -> list[str]:
+    argv = ["buildah", "--root", str(out / "root"), "--runroot", str(out / "runroot")]
+    argv += [
+        "--storage-driver",
+        driver,
+        "bud",
+        "--isolation",
+        "chroot",
+        "--tls-verify=false",
+        "--layers=false",
+    ]
+    argv += ["-f", str(ctx / "Dockerfile"), "-t", f"bench/{case.name}"]
+    for key, value in case.build_args.items():
+        argv += ["--build-arg", f"{key}={value}"]
+    return [*argv, str(ctx)]
+
+
+def clean_buildah(out: Path, driver: str) -> None:
+    argv = [
+        "buildah",
+        "--root",
+        str(out / "root"),
+        "--runroot",
+        str(out / "runroot"),
+        "--storage-driver",
+        driver,
+    ]
+    subprocess.run([*argv, "rmi", "--all", "--force"], capture_output=True)
+    if driver == "overlay":
+        subprocess.run(["umount", "-R", str(out / "root" / "overlay")], capture_output=True)
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def machine() -> str:
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024
+    return f"{platform.node()}: {os.cpu_count()} x {cpu}, {mem} MiB RAM, Linux {platform.release()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="builds per tool and case (median reported)")
+    parser.add_argument("--cases", default="snap10k,snap100k,multistage", help=f"of {','.join(CASES)}")
+    parser.add_argument("--drivers", default="vfs,overlay", help="buildah storage drivers to compare against")
+    parser.add_argument("--json", type=Path, help="also write the raw timings here")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (logs) afterwards")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("bench/run.py builds with RUN steps: run it as root (as kiln runs in CI)")
+
+    work = Path(tempfile.mkdtemp(prefix="kiln-bench-"))
+    registry, host = start_registry(work)
+    results: list[dict[str, object]] = []
+    try:
+        layout = write_busybox_layout(work / "busybox")
+        base = f"{host}/bench/busybox:latest"
+        subprocess.run(
+            ["skopeo", "copy", "-q", "--dest-tls-verify=false", layout.oci_ref, f"docker://{base}"],
+            check=True,
+        )
+        drivers = [d for d in args.drivers.split(",") if d]
+        if "overlay" in drivers and not overlay_works(work):
+            print("buildah overlay driver does not work here; comparing against vfs only")
+            drivers.remove("overlay")
+        print(machine())
+        print(f"base {base}, {args.repeat} cold builds per tool and case, alternating\n")
+        header = f"{'case':<12}{'kiln s':>9}" + "".join(
+            f"{'buildah-' + d + ' s':>18}{'ratio':>7}" for d in drivers
+        )
+        print(header + f"{'kiln peak RSS':>15}")
+        for name in [c for c in args.cases.split(",") if c]:
+            case = CASES[name]()
+            ctx = work / "ctx" / name
+            write_context(case, ctx, base)
+            times: dict[str, list[float]] = {"kiln": [], **{d: [] for d in drivers}}
+            rss: list[int] = []
+            for i in range(args.repeat):
+                for tool in ["kiln", *drivers] if i % 2 == 0 else [*drivers, "kiln"]:
+                    out = work / "out" / f"{name}-{tool}-{i}"
+                    out.mkdir(parents=True)
+                    log = work / "logs" / f"{name}-{tool}-{i}.log"
+                    log.parent.mkdir(exist_ok=True)
+                    if tool == "kiln":
+                        run = timed(kiln_argv(case, ctx, out), log)
+                        rss.append(run.max_rss_kb)
+                        shutil.rmtree(out, ignore_errors=True)
+                    else:
+                        run = timed(buildah_argv(case, ctx, out, tool), log)
+                        clean_buildah(out, tool)
+                    if not run.ok:
+                        raise SystemExit(f"{tool} failed on {name} (log {log}):\n{run.tail}")
+                    times[tool].append(run.seconds)
+            kiln_s = statistics.median(times["kiln"])
+            row = f"{name:<12}{kiln_s:>9.2f}"
+            entry: dict[str, object] = {"case": name, "times": times, "kiln_max_rss_kb": rss}
+            for d in drivers:
+                other = statistics.median(times[d])
+                row += f"{other:>18.2f}{kiln_s / other:>7.2f}"
+            print(row + f"{max(rss) // 1024:>12} MiB", flush=True)
+            results.append(entry)
+    finally:
+        registry.terminate()
+        registry.wait(timeout=10)
+        if args.json:
+            args.json.write_text(json.dumps({"machine": machine(), "results": results}, indent=2))
+        if args.keep:
+            print(f"work dir kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
