@@ -36,19 +36,50 @@ use-image:
 """
 
 
-@pytest.mark.skipif(
+COMPONENT_PIPELINE = """\
+include:
+  - local: templates/build.yml
+    inputs:
+      as: build-image
+      builder-image: registry.example.com/kiln/executor:debug
+      context: ctx
+      build-args: |
+        VERSION=4
+      keep-oci-layout: true
+
+use-image:
+  stage: test
+  needs: [build-image]
+  script:
+    - printf '%s\\n%s\\n' "$IMAGE_REF" "$IMAGE_DIGEST" > "$OUT_FILE"
+"""
+
+needs_gcl = pytest.mark.skipif(
     GCL is None or shutil.which("executor") is None or shutil.which("rsync") is None,
     reason="gitlab-ci-local (and the rsync it needs) or kiln missing",
 )
+
+
+@needs_gcl
 def test_include_template_under_gitlab_ci_local(registry_basic: RegistryServer, tmp_path: Path) -> None:
+    run_pipeline(registry_basic, tmp_path, PIPELINE, "integ/gcl")
+
+
+@needs_gcl
+def test_component_with_inputs_under_gitlab_ci_local(registry_basic: RegistryServer, tmp_path: Path) -> None:
+    run_pipeline(registry_basic, tmp_path, COMPONENT_PIPELINE, "integ/gcl-component")
+
+
+def run_pipeline(registry_basic: RegistryServer, tmp_path: Path, pipeline: str, repository: str) -> None:
     repo = tmp_path / "repo"
     (repo / "ctx").mkdir(parents=True)
     shutil.copy(REPO / "integrations" / "gitlab" / "kiln.gitlab-ci.yml", repo / "kiln.gitlab-ci.yml")
+    shutil.copytree(REPO / "integrations" / "gitlab" / "templates", repo / "templates")
     (repo / "ctx" / "hello.txt").write_text("hi\n")
     (repo / "ctx" / "Dockerfile").write_text(
         "FROM scratch\nARG VERSION\nCOPY hello.txt /\nLABEL v=$VERSION\n"
     )
-    (repo / ".gitlab-ci.yml").write_text(PIPELINE)
+    (repo / ".gitlab-ci.yml").write_text(pipeline)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
     subprocess.run(["git", "config", "user.name", "t"], cwd=repo, check=True)
@@ -61,7 +92,7 @@ def test_include_template_under_gitlab_ci_local(registry_basic: RegistryServer, 
     out_file = tmp_path / "downstream.txt"
     flags = f"--insecure --kaniko-dir={tmp_path / 'kaniko'} --cache-dir={tmp_path / 'cache'}"
     variables = {
-        "CI_REGISTRY": registry_basic.host, "CI_REGISTRY_IMAGE": registry_basic.ref("integ/gcl"),
+        "CI_REGISTRY": registry_basic.host, "CI_REGISTRY_IMAGE": registry_basic.ref(repository),
         "CI_REGISTRY_USER": str(registry_basic.username), "CI_REGISTRY_PASSWORD": str(registry_basic.password),
         "KILN_EXTRA_ARGS": flags, "OUT_FILE": str(out_file),
     }  # fmt: skip
@@ -83,7 +114,7 @@ def test_include_template_under_gitlab_ci_local(registry_basic: RegistryServer, 
     ref, digest = out_file.read_text().splitlines()
     pushed = skopeo_inspect(ref, creds=registry_basic.creds)
     assert pushed["Digest"] == digest
-    assert ref == registry_basic.ref(f"integ/gcl@{digest}")
+    assert ref == registry_basic.ref(f"{repository}@{digest}")
     assert str(registry_basic.password) not in result.stdout
     kept = repo / ".gitlab-ci-local" / "artifacts" / "build-image" / "kiln-oci-layout" / "index.json"
     assert kept.is_file(), "the OCI layout is kept as the job's artifact"
