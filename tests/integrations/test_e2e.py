@@ -152,3 +152,28 @@ def test_jenkins_step(registry_basic: RegistryServer, context: Path, tmp_path: P
     assert out["result"]["ref"] == registry_basic.ref(f"integ/jenkins@{pushed['Digest']}")
     assert all(str(registry_basic.password) not in call["script"] for call in out["sh"])
     assert str(registry_basic.password) not in out["shOutput"]
+
+
+def test_tekton_sslcertdir_lets_kiln_trust_a_private_ca(
+    registry_tls: RegistryServer, context: Path, tmp_path: Path
+) -> None:
+    assert registry_tls.ca_path is not None
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    shutil.copy(registry_tls.ca_path, certs / "registry-ca.crt")
+    image = registry_tls.ref("integ/tekton-tls:1")
+    spec = load(TASK)["spec"]
+    params = {"IMAGE": image, "BUILDER_IMAGE": "kiln:debug", "CONTEXT": "./ctx", "DOCKERFILE": "./ctx/Dockerfile",
+              "EXTRA_ARGS": [f"--kaniko-dir={tmp_path / 'kaniko'}", f"--cache-dir={tmp_path / 'cache'}"]}  # fmt: skip
+
+    def run(workspaces: dict[str, Path | None]) -> int:
+        shutil.rmtree(tmp_path / "results", ignore_errors=True)
+        return run_step(
+            spec["steps"][0], spec["params"], params, workspaces, [r["name"] for r in spec["results"]],
+            tmp_path / "results", sys.executable, base_env(tmp_path),
+        ).returncode  # fmt: skip
+
+    assert run({"source": tmp_path}) != 0, "without the CA the registry's certificate is not trusted"
+    assert run({"source": tmp_path, "sslcertdir": certs}) == 0
+    pushed = skopeo_inspect(image, tls_verify=False)
+    assert (tmp_path / "results" / "IMAGE_DIGEST").read_text() == pushed["Digest"]
