@@ -17,6 +17,7 @@ import pytest
 from fixtures.registry import RegistryServer
 from fixtures.tools import skopeo_inspect
 from kiln.integrations import github, gitlab, tekton
+from kiln.integrations.run import image_id_from_tarball
 
 from .tekton_runner import run_step
 from .test_github import parse_output_file
@@ -57,7 +58,8 @@ def test_github_action_builds_and_pushes(
         "RUNNER_TEMP": str(tmp_path), "INPUT_CONTEXT": str(context), "INPUT_TAGS": tag, "INPUT_PUSH": "true",
         "INPUT_BUILD_ARGS": "VERSION=7", "INPUT_REGISTRY": registry_basic.host,
         "INPUT_USERNAME": registry_basic.username or "", "INPUT_PASSWORD": registry_basic.password or "",
-        "INPUT_OCI_LAYOUT": str(tmp_path / "layout"), "INPUT_EXTRA_ARGS": local_flags(tmp_path),
+        "INPUT_OCI_LAYOUT": str(tmp_path / "layout"), "INPUT_TAR": str(tmp_path / "image.tar"),
+        "INPUT_EXTRA_ARGS": local_flags(tmp_path),
     }  # fmt: skip
     stdout = io.StringIO()
     assert github.build(env, stdout) == 0
@@ -67,14 +69,22 @@ def test_github_action_builds_and_pushes(
     config = skopeo_inspect(tag, creds=registry_basic.creds, config=True)
     assert config["config"]["Labels"] == {"version": "7"}
     assert outputs["imageid"].startswith("sha256:") and len(outputs["imageid"]) == 71
+    assert image_id_from_tarball(tmp_path / "image.tar") == outputs["imageid"]  # both outputs agree
+    manifest = skopeo_inspect(tag, creds=registry_basic.creds, raw=True)
+    assert manifest["config"]["digest"] == outputs["imageid"]
     assert json.loads(outputs["metadata"])["containerimage.digest"] == pushed["Digest"]
     assert f"`{pushed['Digest']}`" in summary.read_text()
     assert f"::add-mask::{registry_basic.password}" in stdout.getvalue()
 
 
-def test_github_annotation_from_a_real_dockerfile_error(context: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("file_input", ["absolute", "relative", "default"])
+def test_github_annotation_from_a_real_dockerfile_error(
+    context: Path, tmp_path: Path, file_input: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (context / "Dockerfile").write_text("FROM scratch\n\nCOPY hello.txt /\nRUNN echo hi\n")
-    env = {**base_env(tmp_path), "INPUT_CONTEXT": str(context), "INPUT_FILE": str(context / "Dockerfile"),
+    monkeypatch.chdir(tmp_path)  # the runner starts steps in the workspace
+    files = {"absolute": str(context / "Dockerfile"), "relative": "ctx/Dockerfile", "default": ""}
+    env = {**base_env(tmp_path), "INPUT_CONTEXT": "ctx", "INPUT_FILE": files[file_input],
            "INPUT_EXTRA_ARGS": local_flags(tmp_path), "GITHUB_WORKSPACE": str(tmp_path)}  # fmt: skip
     stdout = io.StringIO()
     assert github.build(env, stdout) != 0
