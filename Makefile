@@ -27,6 +27,9 @@ apt:
 demo: deps apt
 	bash examples/demo.sh
 
+bench: deps apt
+	$(PY) bench/run.py
+
 lint: deps
 	$(VENV)/bin/ruff check $(LINT_DIRS)
 	$(VENV)/bin/ruff format --check $(LINT_DIRS)
