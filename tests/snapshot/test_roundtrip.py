@@ -159,7 +159,8 @@ def test_round_trip(tmp_path: Path, snapshotter_factory: Callable[[Path, Path], 
         names = tar.getnames()
     assert not any(n.startswith("var/run") for n in names)
     assert "data/.wh.delete-me" in names and ".wh.olddir" in names
-    assert "replace/.wh..wh..opq" in names
+    # the walk sees a recreated dir by its new inode; ext4 may reuse the inode, then a whiteout says it
+    assert "replace/.wh..wh..opq" in names or "replace/.wh.y" in names
     assert os.stat(fresh / "hard").st_ino == os.stat(fresh / "new-file").st_ino
 
 

@@ -110,11 +110,6 @@ class WalkSnapshotter(Snapshotter):
         old_index = self._index
         entries: list[Entry] = []
         self._fresh = set()
-        for path in old_index.keys() - now.keys():
-            self._hashes.pop(path, None)
-            parent = path.rpartition("/")[0]
-            if not parent or stat.S_ISDIR(now.get(parent, (0,))[_MODE]):
-                entries.append(Whiteout(path))  # else covered by the parent's whiteout or replacement
         root = os.fspath(self._root)
         recreated: set[str] = set()
         for path, new in now.items():
@@ -131,6 +126,13 @@ class WalkSnapshotter(Snapshotter):
             entries.append(Add(path, Path(root + path)))
             if self.mode == "full" and stat.S_ISREG(new[_MODE]) and path not in self._fresh:
                 self._rehash(path)
+        for path in old_index.keys() - now.keys():
+            self._hashes.pop(path, None)
+            parent = path.rpartition("/")[0]
+            if parent and not stat.S_ISDIR(now.get(parent, (0,))[_MODE]):
+                continue  # covered by the parent's whiteout or by its replacement
+            if not (recreated and self._below(path, recreated)):  # an opaque dir hides it already
+                entries.append(Whiteout(path))
         self._index = now
         return entries
 
