@@ -234,3 +234,52 @@ def test_no_secret_in_any_output(
         for k, v in outputs.items()
         if "stdout" in k or "stderr" in k
     )
+
+
+def test_no_token_in_any_output(
+    registry_token: RegistryServer, busybox_layout: LayoutImage, planted: dict[str, str], tmp_path: Path
+) -> None:
+    """Token auth: neither the password sent to the token server nor any bearer token (a JWT) is ever printed."""
+    server = registry_token
+    assert server.password and server.username
+    base = busybox_on(server, busybox_layout, "secrets/busybox:latest")
+    config_dir = server.write_docker_config(tmp_path / "docker").parent
+    env = _environment(config_dir, planted)
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {base.ref}\nRUN echo token > /t\n")
+    outputs: dict[str, bytes] = {}
+    for log_format in ("text", "json"):
+        out = tmp_path / f"out-{log_format}"
+        out.mkdir()
+        result = _run(
+            [
+                *_command("executor"),
+                f"--context={context}",
+                f"--dockerfile={context / 'Dockerfile'}",
+                f"--destination={server.ref('secrets/token-app:' + log_format)}",
+                f"--insecure-registry={server.host}",
+                "--verbosity=trace",
+                f"--log-format={log_format}",
+                f"--digest-file={out / 'digest'}",
+                f"--kaniko-dir={out / 'work'}",
+            ],
+            env,
+            tmp_path,
+        )
+        assert result.returncode == 0, result.stderr.decode(errors="replace")[-3000:]
+        outputs[f"{log_format} stdout"], outputs[f"{log_format} stderr"] = result.stdout, result.stderr
+        for path in _files(out):
+            outputs[str(path)] = _contents(path)
+    needles = _forms(server.password, server.username) | {b"eyJhbGciOi", b"eyJ0eXAiOi"}  # JWT header openings
+    leaks = _found(needles, outputs)
+    stats.record(
+        "secrets",
+        "token auth: executor outputs and files",
+        planted=len(needles),
+        runs=2,
+        outputs_searched=len(outputs),
+        bytes_searched=sum(len(v) for v in outputs.values()),
+        found=len(leaks),
+    )
+    assert leaks == []
