@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from fixtures.images import write_busybox_layout  # noqa: E402  (the independent fixture writer)
+from fixtures.images import write_busybox_layout  # type: ignore[import-not-found]  # noqa: E402
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 KILN = [sys.executable, "-c", "from kiln.cli.executor import executor; executor()"]
