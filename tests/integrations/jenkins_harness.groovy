@@ -1,6 +1,6 @@
 // Runs a shared-library step against stand-ins for Jenkins pipeline steps (no Jenkins here).
 // args: <vars/step.groovy> <resources dir> <workspace dir> <request.json>
-// request.json: {"args": {...step arguments...}, "credentials": {"id": {"username":..,"password":..} | {"file": ".."}}}
+// request.json: {"args": {...step arguments...} or "calls": [{...}, ...], "credentials": {"id": {"username":..,"password":..} | {"file": ".."}}}
 // Prints one JSON object: result or error, every sh call, archived artifacts, env the sh saw.
 import groovy.json.JsonOutput
 import groovy.json.JsonSlurper
@@ -52,11 +52,48 @@ binding.setVariable('readFile', { String path -> new File(workspace, path).text 
 binding.setVariable('archiveArtifacts', { Map m -> record.archived << m })
 binding.setVariable('libraryResource', { String path -> new File(resourcesDir, path).text })
 
-def script = new GroovyShell(binding).parse(new File(stepFile))
-try {
-    def result = script.invokeMethod('call', request.args)
-    record.result = result instanceof Map ? result : result?.toString()
-} catch (IllegalStateException e) {
-    record.error = e.message
+// A whole Jenkinsfile: the library's vars become steps, plus the Kubernetes-plugin steps it uses.
+def varsDir = new File(resourcesDir).parentFile.toPath().resolve('vars').toFile()
+varsDir.listFiles().findAll { it.name.endsWith('.groovy') }.each { f ->
+    def name = f.name - '.groovy'
+    binding.setVariable(name, { Map a -> new GroovyShell(binding).parse(f).invokeMethod('call', a) })
 }
+record.echo = []
+record.pods = []
+binding.setVariable('podTemplate', { Map m, Closure body -> record.pods << m.yaml; body() })
+binding.setVariable('node', { String label, Closure body -> body() })
+binding.setVariable('container', { String name, Closure body -> body() })
+binding.setVariable('checkout', { Object scm -> })
+binding.setVariable('scm', 'scm')
+binding.setVariable('POD_LABEL', 'kiln-pod')
+binding.setVariable('env', [BUILD_NUMBER: '42'])
+binding.setVariable('echo', { String msg -> record.echo << msg })
+
+File target = new File(stepFile)
+if (target.name == 'Jenkinsfile') {
+    String text = target.text.readLines().findAll { !it.startsWith('@Library') }.join('\n')
+    try {
+        new GroovyShell(binding).evaluate(text)
+    } catch (IllegalStateException e) {
+        record.error = e.message
+    }
+    println JsonOutput.toJson(record)
+    return
+}
+def script = new GroovyShell(binding).parse(target)
+// "calls": several argument maps, one JVM start (each answer in "outcomes"); else "args": one call.
+def outcomes = (request.calls ?: [request.args]).collect { callArgs ->
+    def outcome = [result: null, error: null, shCalls: record.sh.size()]
+    try {
+        def result = script.invokeMethod('call', callArgs)
+        outcome.result = result instanceof Map ? result : result?.toString()
+    } catch (IllegalStateException e) {
+        outcome.error = e.message
+    }
+    outcome.shCalls = record.sh.size() - outcome.shCalls
+    outcome
+}
+record.result = outcomes[0].result
+record.error = outcomes[0].error
+record.outcomes = outcomes
 println JsonOutput.toJson(record)

@@ -40,7 +40,12 @@ needs_groovy = pytest.mark.skipif(
 
 
 def run_step(
-    fake: FakeExecutor, tmp_path: Path, args: dict[str, Any], step: str = "kilnBuild", **extra_env: str
+    fake: FakeExecutor,
+    tmp_path: Path,
+    args: dict[str, Any],
+    step: str = "kilnBuild",
+    calls: list[dict[str, Any]] | None = None,
+    **extra_env: str,
 ) -> dict[str, Any]:
     workspace = tmp_path / "ws"
     workspace.mkdir(exist_ok=True)
@@ -48,6 +53,7 @@ def run_step(
     config_file.write_text(json.dumps({"auths": {"quay.io": {"auth": "cTpw"}}}))
     request = {
         "args": args,
+        "calls": calls,
         "credentials": {
             "registry-login": {"username": "ci-bot", "password": SECRET},
             "cfg": {"file": str(config_file)},
@@ -106,24 +112,19 @@ def test_docker_config_file_credential(fake_executor: FakeExecutor, tmp_path: Pa
     assert "KILN_DOCKER_CONFIG_FILE" not in fake_executor.record()["env"]
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        ({"destination": "x"}, "unknown argument(s): destination"),
-        ({}, "destinations is required unless push: false"),
-        (
-            {"destinations": ["a/b:1"], "buildArgs": ["A=1\nB=2"]},
-            "buildArgs values cannot contain line breaks",
-        ),
-    ],
-)
+BAD_ARGUMENTS = [
+    ({"destination": "x"}, "unknown argument(s): destination"),
+    ({}, "destinations is required unless push: false"),
+    ({"destinations": ["a/b:1"], "buildArgs": ["A=1\nB=2"]}, "buildArgs values cannot contain line breaks"),
+]
+
+
 @needs_groovy
-def test_bad_arguments_fail_before_running_anything(
-    fake_executor: FakeExecutor, tmp_path: Path, args: dict[str, Any], message: str
-) -> None:
-    out = run_step(fake_executor, tmp_path, args)
-    assert message in (out["error"] or "")
-    assert out["sh"] == []
+def test_bad_arguments_fail_before_running_anything(fake_executor: FakeExecutor, tmp_path: Path) -> None:
+    out = run_step(fake_executor, tmp_path, {}, calls=[args for args, _ in BAD_ARGUMENTS])
+    for outcome, (_, message) in zip(out["outcomes"], BAD_ARGUMENTS, strict=True):
+        assert message in (outcome["error"] or ""), outcome
+        assert outcome["shCalls"] == 0
 
 
 @needs_groovy
@@ -143,13 +144,11 @@ def test_failed_build_fails_the_step(fake_executor: FakeExecutor, tmp_path: Path
 def test_pod_yaml_resource(fake_executor: FakeExecutor, tmp_path: Path) -> None:
     import yaml
 
-    out = run_step(
-        fake_executor, tmp_path, {"image": "registry.example/kiln/executor:debug"}, step="kilnPodYaml"
-    )
-    pod = yaml.safe_load(out["result"])
+    calls = [{"image": "registry.example/kiln/executor:debug"}, {"image": "x; rm -rf /"}]
+    good, bad = run_step(fake_executor, tmp_path, {}, step="kilnPodYaml", calls=calls)["outcomes"]
+    pod = yaml.safe_load(good["result"])
     assert pod["spec"]["containers"][0]["name"] == "kiln"
     assert pod["spec"]["containers"][0]["image"] == "registry.example/kiln/executor:debug"
-    bad = run_step(fake_executor, tmp_path, {"image": "x; rm -rf /"}, step="kilnPodYaml")
     assert "not an image reference" in bad["error"]
 
 
@@ -178,3 +177,33 @@ def test_build_only_without_names_still_leaves_every_output_file(
     assert {p.name: p.read_text() for p in (tmp_path / "out").iterdir()} == {
         "digest": FAKE_DIGEST, "image-refs": "", "image-tag-refs": "",
     }  # fmt: skip
+
+
+@needs_groovy
+def test_the_docs_jenkinsfile_runs(fake_executor: FakeExecutor, tmp_path: Path) -> None:
+    import re
+
+    text = (REPO / "docs" / "ci" / "jenkins.md").read_text()
+    (example,) = re.findall(r"```groovy\n(.*?)```", text, re.S)
+    jenkinsfile = tmp_path / "Jenkinsfile"
+    jenkinsfile.write_text(example)
+    (tmp_path / "request.json").write_text(json.dumps({
+        "args": {}, "credentials": {"registry-login": {"username": "ci-bot", "password": SECRET}},
+    }))  # fmt: skip
+    (tmp_path / "ws").mkdir()
+    env = fake_executor.environ(
+        JAVA_HOME=java_home() or "", KILN_EXECUTOR=" ".join(fake_executor.argv), HOME=str(tmp_path),
+        PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    )  # fmt: skip
+    result = subprocess.run(
+        ["groovy", str(HARNESS), str(jenkinsfile), str(LIB / "resources"), str(tmp_path / "ws"), str(tmp_path / "request.json")],
+        env=env, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["error"] is None, out
+    assert 'image: "registry.example.com/kiln/executor:debug"' in out["pods"][0]
+    assert out["echo"] == [f"pushed registry.example.com/team/app@{FAKE_DIGEST} ({FAKE_DIGEST})"]
+    argv = fake_executor.record()["argv"]
+    assert "--destination=registry.example.com/team/app:42" in argv
+    assert not any(SECRET in a for a in argv)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
 import sys
 from pathlib import Path
@@ -46,8 +47,10 @@ def strict(schema: Any) -> Any:
     return schema
 
 
+@functools.cache
 def crd_schema(file: str, version: str) -> Any:
-    crd = yaml.safe_load((SCHEMAS / file).read_text())
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    crd = yaml.load((SCHEMAS / file).read_text(), Loader=loader)
     for v in crd["spec"]["versions"]:
         if v["name"] == version:
             return strict(v["schema"]["openAPIV3Schema"])
