@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import statistics
@@ -108,6 +109,15 @@ def timed(argv: Sequence[str], log: Path, cwd: Path | None = None) -> Run:
         proc.returncode = os.waitstatus_to_exitcode(status)
     tail = log.read_text(errors="replace")[-1500:]
     return Run(seconds, usage.ru_maxrss, proc.returncode == 0, tail)
+
+
+BUILT = re.compile(r"INFO\S*\[(\d+)\]\S* built sha256:")
+
+
+def built_at(log: Path) -> int | None:
+    """Seconds from start to kiln's ``built`` line: what remains of the wall time is kiln's cleanup."""
+    found = BUILT.findall(re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace")))
+    return int(found[-1]) if found else None
 
 
 def free_port() -> int:
@@ -251,13 +261,14 @@ def main() -> None:
         header = f"{'case':<12}{'kiln s':>9}" + "".join(
             f"{'buildah-' + d + ' s':>18}{'ratio':>7}" for d in drivers
         )
-        print(header + f"{'kiln peak RSS':>15}")
+        print(header + f"{'kiln peak RSS':>15}{'kiln built':>12}")
         for name in [c for c in args.cases.split(",") if c]:
             case = CASES[name]()
             ctx = work / "ctx" / name
             write_context(case, ctx, base)
             times: dict[str, list[float]] = {"kiln": [], **{d: [] for d in drivers}}
             rss: list[int] = []
+            built: list[int] = []
             for i in range(args.repeat):
                 for tool in ["kiln", *drivers] if i % 2 == 0 else [*drivers, "kiln"]:
                     out = work / "out" / f"{name}-{tool}-{i}"
@@ -267,6 +278,7 @@ def main() -> None:
                     if tool == "kiln":
                         run = timed(kiln_argv(case, ctx, out), log)
                         rss.append(run.max_rss_kb)
+                        built.append(built_at(log) or 0)
                         shutil.rmtree(out, ignore_errors=True)
                     else:
                         run = timed(buildah_argv(case, ctx, out, tool), log)
@@ -276,11 +288,17 @@ def main() -> None:
                     times[tool].append(run.seconds)
             kiln_s = statistics.median(times["kiln"])
             row = f"{name:<12}{kiln_s:>9.2f}"
-            entry: dict[str, object] = {"case": name, "times": times, "kiln_max_rss_kb": rss}
+            entry: dict[str, object] = {
+                "case": name,
+                "times": times,
+                "kiln_max_rss_kb": rss,
+                "kiln_built_at_s": built,
+            }
             for d in drivers:
                 other = statistics.median(times[d])
                 row += f"{other:>18.2f}{kiln_s / other:>7.2f}"
-            print(row + f"{max(rss) // 1024:>12} MiB", flush=True)
+            row += f"{max(rss) // 1024:>12} MiB"
+            print(row + f"{statistics.median(built):>10} s", flush=True)
             results.append(entry)
     finally:
         registry.terminate()
