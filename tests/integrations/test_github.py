@@ -279,3 +279,15 @@ def test_build_only_without_tags_asks_for_no_name_file(fake_executor: FakeExecut
     assert code == 0
     assert not any(a.startswith("--image-name") for a in fake_executor.record()["argv"])
     assert parse_output_file(out_file.read_text())["digest"] == FAKE_DIGEST
+
+
+def test_other_executor_errors_become_a_plain_error_annotation(
+    fake_executor: FakeExecutor, tmp_path: Path
+) -> None:
+    env = fake_executor.environ(FAKE_FAIL="error: registry r.example: DENIED: no push access", FAKE_EXIT="1")
+    stdout = io.StringIO()
+    assert github.build(env, stdout, fake_executor.argv) == 1
+    assert (
+        stdout.getvalue().splitlines()[-1]
+        == "::error title=kiln build::registry r.example: DENIED: no push access"
+    )

@@ -161,6 +161,14 @@ def summary_markdown(request: ExecutorRequest, outcome: BuildOutcome, imageid: s
     return "\n".join(lines) + "\n"
 
 
+def last_error(outcome: BuildOutcome) -> str:
+    """The executor's final ``error: ...`` line (already scrubbed of secrets by the executor), or ''."""
+    for line in reversed(outcome.stderr_tail):
+        if line.startswith("error: "):
+            return line.removeprefix("error: ")
+    return ""
+
+
 def failure_summary(problem: DockerfileProblem | None, outcome: BuildOutcome) -> str:
     reason = problem.message if problem else (outcome.stderr_tail[-1] if outcome.stderr_tail else "")
     return f"### kiln build failed\n\nexit code {outcome.exit_code}: {_cell(reason)}\n"
@@ -187,6 +195,8 @@ def build(environ: Mapping[str, str], stdout: TextIO, executor: Sequence[str] | 
                 file=stdout,
                 flush=True,
             )
+        elif last_error(outcome):
+            print(f"::error title=kiln build::{escape_data(last_error(outcome))}", file=stdout, flush=True)
         if summary_path:
             with open(summary_path, "a", encoding="utf-8") as f:
                 f.write(failure_summary(problem, outcome))
