@@ -46,7 +46,27 @@ FRAGMENTS = st.sampled_from(
     ]
 )  # fmt: skip
 LINES = st.lists(st.one_of(KEYWORDS, FRAGMENTS, st.text(max_size=12)), min_size=1, max_size=12).map("".join)
+INSTRUCTION = st.tuples(
+    st.sampled_from(
+        ["RUN", "CMD", "ENV", "ARG", "LABEL", "WORKDIR", "USER", "EXPOSE", "COPY", "ENTRYPOINT", "SHELL"]
+    ),
+    st.lists(
+        st.one_of(FRAGMENTS, st.sampled_from(["a", "b=c", "/x", "A=1", "$A", "8080/tcp", "src", "dst/"])),
+        min_size=1,
+        max_size=6,
+    ),
+).map(lambda kv: kv[0] + " " + " ".join(kv[1]))
+# mostly-valid files reach the typing and expansion stages; the rest stress the parser itself
+STRUCTURED = st.tuples(
+    st.sampled_from(["", "# escape=`\n", "# syntax=docker/dockerfile:1\n", "ARG BASE=scratch\n"]),
+    st.sampled_from(
+        ["FROM scratch", "FROM alpine:3 AS base", "FROM ${BASE}", "FROM --platform=$BUILDPLATFORM busybox"]
+    ),
+    st.lists(INSTRUCTION, max_size=10),
+).map(lambda t: t[0] + t[1] + "\n" + "\n".join(t[2]) + "\n")
 DOCKERFILES = st.one_of(
+    STRUCTURED,
+    STRUCTURED,
     st.lists(LINES, min_size=1, max_size=12).map("\n".join),
     st.text(max_size=300),
 )
