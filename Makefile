@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := docker-registry skopeo umoci oci-image-tool busybox-static buildah git
+APT_PACKAGES := docker-registry skopeo umoci oci-image-tool busybox-static buildah git rsync groovy
 STAMP := $(VENV)/.installed
 LINT_DIRS := $(wildcard src tests bench examples)
 
@@ -41,7 +41,7 @@ services: deps
 	@if [ -f scripts/install-test-services.sh ]; then bash scripts/install-test-services.sh; fi
 
 unit: deps apt services
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/pytest -q -p no:cacheprovider
+	PATH="$(CURDIR)/$(VENV)/bin:$(CURDIR)/.cache/node/node_modules/.bin:$$PATH" $(VENV)/bin/pytest -q -p no:cacheprovider
 
 test: deps apt lint typecheck unit
 

@@ -23,3 +23,13 @@ if [ ! -x .cache/node/bin/azurite-blob ] && [ ! -x .cache/node/node_modules/.bin
     echo "npm not found: Azure Blob context tests will be skipped" >&2
   fi
 fi
+
+if [ ! -x .cache/node/node_modules/.bin/gitlab-ci-local ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "installing test tools (npm): gitlab-ci-local@4.73.0 into .cache/node"
+    mkdir -p .cache/node
+    npm install --silent --no-audit --no-fund --prefix .cache/node gitlab-ci-local@4.73.0 >/dev/null
+  else
+    echo "npm not found: the gitlab-ci-local tests will be skipped" >&2
+  fi
+fi

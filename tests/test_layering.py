@@ -25,7 +25,7 @@ RANK = {
     "sandbox": 3,
     "build": 4,
     "integrations": 5,
-    "cli": 5,
+    "cli": 6,  # the top: it may register the integrations' commands, nothing imports it
 }
 FORBIDDEN = {("dockerfile", "oci")}
 

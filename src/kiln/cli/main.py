@@ -7,10 +7,12 @@ from typing import Any
 import click
 
 from kiln import __version__
+from kiln.cli.debug import debug
 from kiln.cli.executor import run_build
 from kiln.cli.flags import executor_flags
 from kiln.cli.render import KilnGroup
 from kiln.cli.warmer import run_warm, warmer_flags
+from kiln.integrations.cli import integration
 
 
 @click.group(cls=KilnGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,12 +41,5 @@ def version() -> None:
     click.echo(f"kiln {__version__}")
 
 
-def _add_debug() -> None:
-    try:
-        from kiln.cli.debug import debug  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the Dockerfile debug commands land separately
-        return
-    kiln.add_command(debug)
-
-
-_add_debug()
+kiln.add_command(debug)
+kiln.add_command(integration)
