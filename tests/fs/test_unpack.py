@@ -250,3 +250,19 @@ def test_rewriting_a_hardlinked_name_does_not_change_the_other(tmp_path: Path) -
     root = tmp_path / "root"
     assert (root / "orig").read_bytes() == b"original" and (root / "alias").read_bytes() == b"replaced"
     assert (root / "dirlink").is_dir() and not (root / "dirlink").is_symlink()
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, zstandard.ZstdCompressor().compress, lambda b: b])
+def test_blob_digest_is_checked_past_the_tar_end(tmp_path: Path, compress: Callable[[bytes], bytes]) -> None:
+    """A valid tar in a blob whose digest is wrong must fail, even though the tar ends before the blob."""
+    from kiln.digest import Digest, VerifyingReader
+    from kiln.errors import DigestMismatch
+
+    blob = compress(make_tar(lambda t: add(t, "f", data=b"content")))
+    wrong = Digest.of_bytes(blob + b"x")
+    with pytest.raises(DigestMismatch):
+        apply_layer(tmp_path, VerifyingReader(io.BytesIO(blob), wrong))  # type: ignore[arg-type]
+    right = VerifyingReader(io.BytesIO(blob), Digest.of_bytes(blob), len(blob))
+    (tmp_path / "ok").mkdir()
+    apply_layer(tmp_path / "ok", right)  # type: ignore[arg-type]
+    assert (tmp_path / "ok" / "f").read_bytes() == b"content"

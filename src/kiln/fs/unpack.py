@@ -253,6 +253,11 @@ def apply_layer(
         reader = decompress(stream, compression)
         with tarfile.open(fileobj=reader, mode="r|", errorlevel=2) as tar:
             applier.apply(tar)
+        # Read past the tar's end marker to the end of the blob, so that a verifying stream (a
+        # registry or layout blob) hashes every byte and reports a digest mismatch.
+        for source in (reader, stream):
+            while source.read(_CHUNK):
+                pass
     except (LayerError, DigestMismatch):
         raise
     except _CAUGHT as err:
