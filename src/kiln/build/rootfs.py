@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from kiln.compression import Compression
-from kiln.errors import DigestMismatch, LayerError, RegistryError
 from kiln.fs.ignore import IgnoreList
 from kiln.fs.tarwriter import WrittenLayer
-from kiln.fs.unpack import apply_layer
+from kiln.fs.unpack import unpack_layers
 from kiln.oci import FileLayer, Layer, mediatypes
 from kiln.snapshot.base import Snapshotter
-from kiln.snapshot.overlay import OverlaySnapshotter, overlay_supported
-from kiln.snapshot.walk import Mode, WalkSnapshotter
-
-log = logging.getLogger(__name__)
-
-
-def choose_snapshotter(base: Path, scratch: Path, ignore: IgnoreList, mode: Mode) -> Snapshotter:
-    """overlay where this process can mount it (cost follows changed files), else kaniko's walk."""
-    if os.geteuid() == 0 and overlay_supported(scratch / "probe"):
-        return OverlaySnapshotter(base, scratch / "overlay", ignore)
-    log.info("overlayfs is not available here: using the walk snapshotter (--snapshot-mode=%s)", mode)
-    return WalkSnapshotter(base, ignore, mode)
+from kiln.snapshot.select import open_snapshotter
+from kiln.snapshot.walk import Mode
 
 
 class StageRoot:
@@ -46,32 +31,12 @@ class StageRoot:
         self._count = 0
 
     def unpack(self, layers: Sequence[Layer]) -> None:
-        """Apply the base image's layers, retrying the whole extraction (--image-fs-extract-retry)."""
-        for attempt in range(self.extract_retries + 1):
-            try:
-                for i, layer in enumerate(layers, 1):
-                    started = time.monotonic()
-                    with layer.open_compressed() as blob:
-                        apply_layer(self.base, blob, mediatypes.layer_compression(layer.media_type))
-                    log.debug(
-                        "unpacked layer %d/%d %s in %.2fs",
-                        i,
-                        len(layers),
-                        layer.digest.short,
-                        time.monotonic() - started,
-                    )
-                return
-            except (LayerError, DigestMismatch, RegistryError) as err:
-                if attempt >= self.extract_retries:
-                    raise
-                delay = 2**attempt
-                log.warning("extracting the base image failed (%s); retrying in %ds", err, delay)
-                time.sleep(delay)
-                shutil.rmtree(self.base)
-                self.base.mkdir()
+        """Apply the base image's layers; a layer that fails part-way is fetched again (--image-fs-extract-retry)."""
+        openers = [layer.open_compressed for layer in layers]
+        unpack_layers(self.base, openers, retries=self.extract_retries)  # type: ignore[arg-type]
 
     def start(self) -> Path:
-        self._snap = choose_snapshotter(self.base, self.work / "snap", self.ignore, self.mode)
+        self._snap = open_snapshotter(self.base, self.work / "snap", self.ignore, mode=self.mode)
         self._snap.start()
         return self._snap.root
 
