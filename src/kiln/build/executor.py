@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kiln.build.cache.setup import OpenCache, open_cache
 from kiln.build.logs import StepCounter, run_output
 from kiln.build.options import BuildOptions
 from kiln.build.outputs import write_outputs
@@ -123,6 +124,7 @@ def build(options: BuildOptions) -> BuildResult:
     work = Path(tempfile.mkdtemp(prefix="build-", dir=work_root))
     results: dict[int, StageResult] = {}
     sources: ImageSources | None = None
+    cache: OpenCache | None = None
     try:
         spec = ContextSpec(options.context, options.context_sub_path, options.git, options.environ)
         context_dir = open_context(spec).fetch(work / "context")
@@ -147,6 +149,7 @@ def build(options: BuildOptions) -> BuildResult:
         epoch = source_date_epoch(options)
         created = epoch_timestamp(epoch) if reproducible else _now()
         sources = ImageSources(options, platform, work / "images", results, graph)
+        cache = open_cache(options, platform)
         settings = StageSettings(
             context_dir=context_dir,
             ignore=load_ignore(
@@ -169,6 +172,8 @@ def build(options: BuildOptions) -> BuildResult:
             secrets=read_secrets(options),
             output=run_output,
             environ=options.environ,
+            layer_cache=cache.cache if cache is not None else None,
+            cache_run_layers=options.cache_run_layers,
         )
         counter = StepCounter(sum(1 + len(graph.stages[i].instructions) for i in order))
         for index in order:
@@ -185,6 +190,8 @@ def build(options: BuildOptions) -> BuildResult:
         log.info("built %s", image.digest())
         return BuildResult(image, image.digest(), pushed)
     finally:
+        if cache is not None:
+            cache.close()  # queued pushes read layers from the work dir: join them before it goes
         for result in results.values():
             result.root.close()
         if sources is not None:

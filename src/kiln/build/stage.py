@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from kiln.build.cache.hooks import StageCache, apply_cached
+from kiln.build.cache.layer_cache import LayerCache
 from kiln.build.logs import StepCounter
 from kiln.build.rootfs import StageRoot
 from kiln.build.state import StageState
@@ -51,6 +53,8 @@ class StageSettings:
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     output: OutputSink | None = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    layer_cache: LayerCache | None = None  # --cache: look up / push RUN layers
+    cache_run_layers: bool = True
 
 
 @dataclass
@@ -148,9 +152,21 @@ def _build_on(
     if triggers:
         state.set_run(replace(state.run, on_build=()))
     pending = False
+    scache = None
+    if settings.layer_cache is not None and not settings.single_snapshot:
+        scache = StageCache.for_base(settings.layer_cache, base, settings.platform, settings.cache_run_layers)
     instructions = [*triggers, *stage.instructions]
     for index, instruction in enumerate(instructions):
         with counter.step(instruction.original.strip()):
+            key, entry = scache.before(instruction, state) if scache is not None else (None, None)
+            if scache is not None and entry is not None:
+                # a hit: the cached layer replaces running the step (a RUN changes no config)
+                apply_cached(files, entry.layer)
+                root.commit(settings.compression, settings.compression_level, settings.layer_mtime, docker)
+                layers.append(entry.layer)
+                state.add_history(entry.created_by, empty_layer=False)
+                scache.after(instruction, state, key, entry.layer, entry.created_by, hit=True)
+                continue
             try:
                 outcome = dispatch(instruction, ctx)
             except BuildStepError as err:
@@ -174,6 +190,8 @@ def _build_on(
             if layer is not None:
                 layers.append(layer)
             state.add_history(outcome.created_by, empty_layer=layer is None)
+            if scache is not None:
+                scache.after(instruction, state, key, layer, outcome.created_by, hit=False)
     final = replace(state.config, created=settings.created)
     image = new_image(final, tuple(layers), docker)
     return StageResult(image, files, docker, root)

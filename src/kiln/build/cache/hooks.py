@@ -1,0 +1,106 @@
+"""The cache as one stage sees it: a key per step, chained from the base image's digest.
+
+Which steps use the cache: RUN without ``--mount`` (a mount's contents -- a secret, a cache
+directory, a bind from the context -- are not part of the key, so such a RUN always runs). Every
+other step still advances the key chain so later keys name the state exactly: metadata steps by
+their text, args and env, and steps that changed files without the cache by the diff_id of the
+layer they produced.
+
+After a RUN *miss* the step's layer on disk is new, so no later step of the stage is looked up (a
+cached layer made on top of the old layer need not fit the new one), but keys are still computed
+and new layers still pushed, so the next identical build hits them all. See docs/cache.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiln.build.cache.key import base_key, step_key
+from kiln.build.cache.layer_cache import LayerCache
+from kiln.build.cache.store import CacheEntry
+from kiln.build.state import StageState
+from kiln.digest import Digest
+from kiln.dockerfile import PROXY_ARGS
+from kiln.dockerfile.instructions import Instruction, Run
+from kiln.fs.unpack import apply_layer
+from kiln.oci import Image, Layer, Platform, mediatypes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageCache:
+    """Keys and lookups for one stage."""
+
+    cache: LayerCache
+    parent: Digest
+    run_layers: bool = True
+    diverged: bool = False
+    keys: list[str] = field(default_factory=list)  # hex of each step's key, for tests and logs
+
+    @classmethod
+    def for_base(
+        cls, cache: LayerCache, base: Image | None, platform: Platform, run_layers: bool
+    ) -> StageCache:
+        return cls(cache, base_key(base.digest() if base is not None else None, str(platform)), run_layers)
+
+    def _key(
+        self, instruction: Instruction, state: StageState, extra: dict[str, str] | None = None
+    ) -> Digest:
+        proxies = {k: v for k, v in state.build_args.items() if k in PROXY_ARGS}
+        context = {
+            "user": state.run.user,
+            "workdir": state.run.working_dir,
+            "shell": json.dumps(list(state.shell())),
+            **(extra or {}),
+        }
+        return step_key(
+            self.parent,
+            instruction.original.strip(),
+            {**proxies, **state.args},
+            state.env_map(),
+            None,
+            context,
+        )
+
+    def cacheable(self, instruction: Instruction) -> bool:
+        return self.run_layers and isinstance(instruction, Run) and not instruction.mounts
+
+    def before(self, instruction: Instruction, state: StageState) -> tuple[Digest | None, CacheEntry | None]:
+        """The step's key (None when the step does not use the cache) and the cached entry, if any."""
+        if not self.cacheable(instruction):
+            return None, None
+        key = self._key(instruction, state, {"kind": "run"})
+        self.keys.append(key.hex)
+        if self.diverged:
+            log.info("no cached layer looked up for key %s: an earlier RUN of this stage ran", key.hex[:12])
+            return key, None
+        return key, self.cache.lookup(key)
+
+    def after(
+        self,
+        instruction: Instruction,
+        state: StageState,
+        key: Digest | None,
+        layer: Layer | None,
+        created_by: str,
+        hit: bool,
+    ) -> None:
+        """Advance the chain past a step; after a cacheable miss, queue its layer for the cache."""
+        if key is not None:
+            if not hit and layer is not None:
+                self.cache.push(key, layer, created_by)
+                self.diverged = True
+            self.parent = key
+            return
+        extra = {"layer": str(layer.diff_id) if layer is not None else ""}
+        self.parent = self._key(instruction, state, extra)
+
+
+def apply_cached(root: Path, layer: Layer) -> None:
+    """Unpack a cached layer onto the stage's root (the caller then marks the changes as seen)."""
+    with layer.open_compressed() as blob:
+        apply_layer(root, blob, mediatypes.layer_compression(layer.media_type))

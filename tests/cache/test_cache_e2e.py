@@ -1,0 +1,222 @@
+"""The layer cache end to end: real builds (chroot RUN), the real registry fixture, an ``oci:`` layout.
+
+Each RUN writes random bytes into its layer, so a RUN that ran again can never give the same layer:
+equal layer digests between two builds prove the step was not executed; the "using cached layer" /
+"no cached layer" log lines say which steps hit.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.helpers import options_for
+from fixtures.images import PushedImage
+from fixtures.registry import RegistryServer
+from kiln.build.executor import build
+
+pytestmark = pytest.mark.privileged
+
+RANDOM = "head -c 16 /dev/urandom | od -An -tx1"
+
+
+def _dockerfile(base: str, second: str = "r2") -> str:
+    return f"""FROM {base}
+RUN {RANDOM} > /r1
+COPY a.txt /a.txt
+ARG V=1
+RUN {RANDOM} > /{second}; echo $V >> /{second}
+RUN cat /a.txt > /r3; {RANDOM} >> /r3
+ENV DONE=yes
+"""
+
+
+def _context(tmp_path: Path, dockerfile: str, a: str = "one\n") -> Path:
+    context = tmp_path / "ctx"
+    context.mkdir(exist_ok=True)
+    (context / "Dockerfile").write_text(dockerfile)
+    (context / "a.txt").write_text(a)
+    return context
+
+
+def _layers(layout: Path) -> list[str]:
+    index = json.loads((layout / "index.json").read_text())
+    digest = index["manifests"][0]["digest"].split(":")[1]
+    manifest = json.loads((layout / "blobs" / "sha256" / digest).read_text())
+    return [layer["digest"] for layer in manifest["layers"]]
+
+
+def _config(layout: Path) -> dict[str, Any]:
+    index = json.loads((layout / "index.json").read_text())
+    digest = index["manifests"][0]["digest"].split(":")[1]
+    manifest = json.loads((layout / "blobs" / "sha256" / digest).read_text())
+    config = manifest["config"]["digest"].split(":")[1]
+    result: dict[str, Any] = json.loads((layout / "blobs" / "sha256" / config).read_text())
+    return result
+
+
+class Builder:
+    """Runs builds of one context against one cache and counts hits and misses per build."""
+
+    def __init__(
+        self, tmp_path: Path, registry: RegistryServer, caplog: pytest.LogCaptureFixture, cache_repo: str
+    ):
+        self.tmp = tmp_path
+        self.registry = registry
+        self.caplog = caplog
+        self.cache_repo = cache_repo
+        self.runs = 0
+
+    def build(self, context: Path, **extra: Any) -> tuple[list[str], int, int, str]:
+        """(layer digests, hits, misses, image digest)."""
+        self.runs += 1
+        layout = self.tmp / f"out-{self.runs}"
+        self.caplog.clear()
+        options = options_for(
+            context,
+            self.tmp / "work",
+            self.registry.host,
+            None,
+            oci_layout_path=str(layout),
+            cache=True,
+            cache_repo=self.cache_repo,
+            reproducible=True,
+            environ={},
+            **extra,
+        )
+        with self.caplog.at_level(logging.INFO, logger="kiln"):
+            result = build(options)
+        hits = sum("using cached layer" in r.getMessage() for r in self.caplog.records)
+        misses = sum("no cached layer" in r.getMessage() for r in self.caplog.records)
+        return _layers(layout), hits, misses, str(result.digest)
+
+
+@pytest.fixture(params=["registry", "oci"])
+def builder(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    registry_http: RegistryServer,
+    caplog: pytest.LogCaptureFixture,
+) -> Builder:
+    if request.param == "registry":
+        repo = f"{registry_http.host}/cache-{tmp_path.name.lower()}"
+    else:
+        repo = f"oci:{tmp_path / 'cache-layout'}"
+    return Builder(tmp_path, registry_http, caplog, repo)
+
+
+def test_identical_rebuild_runs_no_run_step(builder: Builder, busybox_image: PushedImage) -> None:
+    context = _context(builder.tmp, _dockerfile(busybox_image.ref))
+    cold, hits, misses, digest = builder.build(context)
+    assert (hits, misses) == (0, 3)
+    warm, hits, misses, digest2 = builder.build(context)
+    assert (hits, misses) == (3, 0)
+    assert warm == cold  # random bytes in every RUN layer: equal layers mean no RUN ran again
+    assert digest2 == digest  # --reproducible: the very same image
+    assert _config(builder.tmp / "out-2")["config"]["Env"][-1] == "DONE=yes"
+
+
+def test_changes_miss_exactly_the_steps_they_should(builder: Builder, busybox_image: PushedImage) -> None:
+    context = _context(builder.tmp, _dockerfile(busybox_image.ref))
+    cold, _, _, _ = builder.build(context)
+    base = len(cold) - 4  # busybox's layers, then r1, a.txt, r2, r3
+
+    (context / "a.txt").write_text("two\n")  # COPY source changed: r1 hits, r2 and r3 run again
+    layers, hits, misses, _ = builder.build(context)
+    assert (hits, misses) == (1, 2)
+    assert layers[base] == cold[base]
+    assert all(layers[i] != cold[i] for i in range(base + 1, base + 4))
+
+    (context / "a.txt").write_text("one\n")  # back to the first sources: everything is cached again
+    layers, hits, misses, _ = builder.build(context)
+    assert (hits, misses, layers) == (3, 0, cold)
+
+    layers, hits, misses, _ = builder.build(context, build_args=(("V", "2"),))  # ARG V is declared after r1
+    assert (hits, misses) == (1, 2)
+    assert layers[base : base + 2] == cold[base : base + 2] and layers[base + 2] != cold[base + 2]
+
+    (context / "Dockerfile").write_text(
+        _dockerfile(busybox_image.ref, second="r2b")
+    )  # an earlier instruction
+    layers, hits, misses, _ = builder.build(context)
+    assert (hits, misses) == (1, 2)
+    assert layers[base] == cold[base] and layers[base + 3] != cold[base + 3]
+
+
+def test_expired_ttl_misses(builder: Builder, busybox_image: PushedImage) -> None:
+    context = _context(builder.tmp, _dockerfile(busybox_image.ref))
+    cold, _, _, _ = builder.build(context)
+    layers, hits, misses, _ = builder.build(context, cache_ttl=timedelta(0))
+    assert (hits, misses) == (0, 3)
+    assert layers[-3:] != cold[-3:]
+
+
+class _Failing(http.server.BaseHTTPRequestHandler):
+    """A stand-in for a broken cache registry (no real registry answers 500 on demand)."""
+
+    status = 500
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _answer(self) -> None:
+        self.send_response(self.status)
+        if self.status == 401:
+            self.send_header("WWW-Authenticate", 'Basic realm="cache"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = _answer
+
+
+@pytest.fixture(params=[500, 401])
+def failing_registry(request: pytest.FixtureRequest) -> Iterator[str]:
+    handler = type("Handler", (_Failing,), {"status": request.param})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_broken_cache_registry_still_builds_with_a_warning(
+    tmp_path: Path,
+    registry_http: RegistryServer,
+    busybox_image: PushedImage,
+    failing_registry: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from kiln.registry.options import RegistryOptions
+
+    context = _context(tmp_path, _dockerfile(busybox_image.ref))
+    options = options_for(
+        context,
+        tmp_path / "work",
+        registry_http.host,
+        None,
+        oci_layout_path=str(tmp_path / "out"),
+        cache=True,
+        cache_repo=f"{failing_registry}/cache",
+        environ={},
+    )
+    from dataclasses import replace
+
+    options = replace(
+        options, registry=RegistryOptions(insecure_registries=(registry_http.host, failing_registry))
+    )
+    with caplog.at_level(logging.INFO, logger="kiln"):
+        build(options)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("layer cache" in w and "building without the cache" in w for w in warnings)
+    assert len(_layers(tmp_path / "out")) >= 4
