@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,20 @@ def _config(layout: Path) -> dict[str, Any]:
     return result
 
 
+@contextmanager
+def _capturing(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Attach caplog to the ``kiln`` logger itself: the CLI tests may have set it not to propagate."""
+    logger = logging.getLogger("kiln")
+    old_level = logger.level
+    logger.addHandler(caplog.handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(caplog.handler)
+        logger.setLevel(old_level)
+
+
 class Builder:
     """Runs builds of one context against one cache and counts hits and misses per build."""
 
@@ -92,7 +107,7 @@ class Builder:
             environ={},
             **extra,
         )
-        with self.caplog.at_level(logging.INFO, logger="kiln"):
+        with _capturing(self.caplog):
             result = build(options)
         hits = sum("using cached layer" in r.getMessage() for r in self.caplog.records)
         misses = sum("no cached layer" in r.getMessage() for r in self.caplog.records)
@@ -215,7 +230,7 @@ def test_broken_cache_registry_still_builds_with_a_warning(
     options = replace(
         options, registry=RegistryOptions(insecure_registries=(registry_http.host, failing_registry))
     )
-    with caplog.at_level(logging.INFO, logger="kiln"):
+    with _capturing(caplog):
         build(options)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("layer cache" in w and "building without the cache" in w for w in warnings)

@@ -17,13 +17,8 @@ from kiln.errors import NotSupportedYet
 
 # flag name without dashes -> the feature that will implement it
 NOT_SUPPORTED_YET: Mapping[str, str] = {
-    "cache": "the layer cache",
-    "cache-repo": "the layer cache",
-    "cache-copy-layers": "the layer cache",
-    "cache-run-layers": "the layer cache",
-    "cache-ttl": "the layer cache",
-    "no-push-cache": "the layer cache",
-    "compressed-caching": "the layer cache",
+    "cache-copy-layers": "the layer cache for COPY/ADD layers",
+    "compressed-caching": "uncompressed cache layers",
     "use-new-run": "the experimental RUN snapshotter",
     "force-build-metadata": "layers for metadata-only steps",
     "generate-provenance": "provenance attestations",
