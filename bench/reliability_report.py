@@ -50,6 +50,8 @@ def run_tests(examples: int, stats_file: Path, extra: list[str]) -> tuple[int, f
         check=False,
     )
     summary = (proc.stdout.strip().splitlines() or [""])[-1]
+    if proc.returncode != 0:  # show what failed: the figures alone do not say why
+        sys.stderr.write("\n".join(proc.stdout.splitlines()[-80:]) + "\n")
     return proc.returncode, time.monotonic() - started, summary
 
 
@@ -129,8 +131,11 @@ def render(records: list[dict[str, Any]], examples: int, status: int, seconds: f
         )
     lines += [
         "",
-        "Retries back off exponentially from `retry_base_delay` (checked: 0.01, 0.02, 0.04 s), a Retry-After is",
-        "waited at least as long as asked (capped at 60 s), and `push_retry`/`image_download_retry` bound the tries.",
+        "Retries back off exponentially from `retry_base_delay` (checked: 0.01, 0.02, 0.04 s); after a 429 the",
+        "client asks to sleep at least the Retry-After (capped at 60 s; the tests record the request and sleep a",
+        'capped 50 ms to stay fast); `push_retry`/`image_download_retry` bound the tries. "Second run" means the',
+        "fault outlasted the retry budget or the data was wrong: the first run failed cleanly with nothing",
+        "accepted, and the same command then completed once the proxy stopped misbehaving.",
         "",
         "## Hostile input",
         "",
