@@ -106,3 +106,16 @@ def test_bad_pattern_is_a_located_error() -> None:
     with pytest.raises(DockerfileError, match="syntax error in pattern") as info:
         IgnoreMatcher(["ok", "[abc"], ".dockerignore")
     assert info.value.location is not None and info.value.location.start_line == 2
+
+
+def test_class_with_python_set_syntax_is_literal() -> None:
+    """Go reads '[' and doubled '&', '~', '|' in a class as plain characters; no FutureWarning, same result."""
+    import warnings
+
+    from kiln.dockerfile.ignore import IgnoreMatcher
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        matcher = IgnoreMatcher(["a[[x]b", "c[&&]d"])
+    assert matcher.matches("a[b") and matcher.matches("axb")
+    assert matcher.matches("c&d") and not matcher.matches("cqd")

@@ -70,7 +70,10 @@ def _compile(pattern: str) -> re.Pattern[str]:
             end = pattern.find("]", i + 1)
             if end < 0:
                 raise re.error("missing closing ]")
-            out.append("[" + pattern[i:end].replace("\\", "\\\\") + "]")
+            body = pattern[i:end].replace("\\", "\\\\")
+            for literal in "[&~|":  # literal in Go's classes; Python reads "[" and doubled "&~|" as set syntax
+                body = body.replace(literal, "\\" + literal)
+            out.append("[" + body + "]")
             i = end + 1
         elif ch == "]":
             out.append("\\]")
