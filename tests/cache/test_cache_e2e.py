@@ -68,14 +68,16 @@ def _config(layout: Path) -> dict[str, Any]:
 def _capturing(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Attach caplog to the ``kiln`` logger itself: the CLI tests may have set it not to propagate."""
     logger = logging.getLogger("kiln")
-    old_level = logger.level
+    old_level, old_propagate = logger.level, logger.propagate
     logger.addHandler(caplog.handler)
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # each record reaches caplog once
     try:
         yield
     finally:
         logger.removeHandler(caplog.handler)
         logger.setLevel(old_level)
+        logger.propagate = old_propagate
 
 
 class Builder:
@@ -235,3 +237,24 @@ def test_broken_cache_registry_still_builds_with_a_warning(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("layer cache" in w and "building without the cache" in w for w in warnings)
     assert len(_layers(tmp_path / "out")) >= 4
+
+
+def test_copy_layers_are_cached_by_source_content(builder: Builder, busybox_image: PushedImage) -> None:
+    dockerfile = f"FROM {busybox_image.ref}\nCOPY a.txt b/ /app/\nRUN {RANDOM} > /r\n"
+    context = _context(builder.tmp, dockerfile)
+    (context / "b").mkdir()
+    (context / "b" / "x").write_text("x\n")
+    (context / ".dockerignore").write_text("b/*.log\n")
+    cold, hits, misses, digest = builder.build(context, cache_copy_layers=True)
+    assert (hits, misses) == (0, 2)
+    warm, hits, misses, digest2 = builder.build(context, cache_copy_layers=True)
+    assert (hits, misses, warm, digest2) == (2, 0, cold, digest)
+
+    (context / "b" / "debug.log").write_text("ignored\n")  # .dockerignore'd: not copied, not keyed
+    layers, hits, misses, _ = builder.build(context, cache_copy_layers=True)
+    assert (hits, misses, layers) == (2, 0, cold)
+
+    (context / "b" / "x").chmod(0o700)  # a mode change is a different COPY, and so a different RUN parent
+    layers, hits, misses, _ = builder.build(context, cache_copy_layers=True)
+    assert (hits, misses) == (0, 2)
+    assert layers[-2] != cold[-2] and layers[-1] != cold[-1]

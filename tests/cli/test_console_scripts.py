@@ -40,7 +40,7 @@ def test_help(script: str) -> None:
     [
         ("executor", ["--destinaton", "r/x"], 1, "No such option '--destinaton'"),
         ("executor", ["--push-retry", "many", "--no-push"], 1, "'many' is not a valid integer"),
-        ("executor", ["--no-push", "--cache-copy-layers"], 2, "--cache-copy-layers is not supported yet"),
+        ("executor", ["--no-push", "--use-new-run"], 2, "--use-new-run is not supported yet"),
         ("executor", [], 1, "you must provide --destination"),
         ("kiln", ["build", "--no-push", "--snapshot-mode", "fast"], 1, "invalid --snapshot-mode"),
         ("warmer", ["-i", "busybox"], 2, "not supported yet"),

@@ -159,7 +159,7 @@ def test_bucket_becomes_gcs_context() -> None:
             UsageError,
             "requires at least one --destination",
         ),
-        (["--no-push", "--cache-copy-layers"], NotSupportedYet, "not supported yet"),
+        (["--no-push", "--use-new-run"], NotSupportedYet, "not supported yet"),
         (["--no-push", "--secret", "src=/x"], UsageError, "no id"),
     ],
 )

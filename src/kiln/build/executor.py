@@ -174,6 +174,7 @@ def build(options: BuildOptions) -> BuildResult:
             environ=options.environ,
             layer_cache=cache.cache if cache is not None else None,
             cache_run_layers=options.cache_run_layers,
+            cache_copy_layers=options.cache_copy_layers,
         )
         counter = StepCounter(sum(1 + len(graph.stages[i].instructions) for i in order))
         for index in order:

@@ -55,6 +55,7 @@ class StageSettings:
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     layer_cache: LayerCache | None = None  # --cache: look up / push RUN layers
     cache_run_layers: bool = True
+    cache_copy_layers: bool = False
 
 
 @dataclass
@@ -154,13 +155,19 @@ def _build_on(
     pending = False
     scache = None
     if settings.layer_cache is not None and not settings.single_snapshot:
-        scache = StageCache.for_base(settings.layer_cache, base, settings.platform, settings.cache_run_layers)
+        scache = StageCache.for_base(
+            settings.layer_cache,
+            base,
+            settings.platform,
+            settings.cache_run_layers,
+            settings.cache_copy_layers,
+        )
     instructions = [*triggers, *stage.instructions]
     for index, instruction in enumerate(instructions):
         with counter.step(instruction.original.strip()):
-            key, entry = scache.before(instruction, state) if scache is not None else (None, None)
+            key, entry = scache.before(instruction, ctx) if scache is not None else (None, None)
             if scache is not None and entry is not None:
-                # a hit: the cached layer replaces running the step (a RUN changes no config)
+                # a hit: the cached layer replaces running the step (RUN and COPY change no config)
                 apply_cached(files, entry.layer)
                 root.commit(settings.compression, settings.compression_level, settings.layer_mtime, docker)
                 layers.append(entry.layer)

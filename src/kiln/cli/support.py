@@ -17,7 +17,6 @@ from kiln.errors import NotSupportedYet
 
 # flag name without dashes -> the feature that will implement it
 NOT_SUPPORTED_YET: Mapping[str, str] = {
-    "cache-copy-layers": "the layer cache for COPY/ADD layers",
     "compressed-caching": "uncompressed cache layers",
     "use-new-run": "the experimental RUN snapshotter",
     "force-build-metadata": "layers for metadata-only steps",

@@ -18,13 +18,16 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiln.build.cache.key import base_key, step_key
+from kiln.build.cache.key import base_key, source_digest, step_key
 from kiln.build.cache.layer_cache import LayerCache
 from kiln.build.cache.store import CacheEntry
 from kiln.build.state import StageState
+from kiln.build.steps.base import StepContext
+from kiln.build.steps.copy import Copier
+from kiln.build.steps.sources import match_sources
 from kiln.digest import Digest
 from kiln.dockerfile import PROXY_ARGS
-from kiln.dockerfile.instructions import Instruction, Run
+from kiln.dockerfile.instructions import Copy, Instruction, Run
 from kiln.fs.unpack import apply_layer
 from kiln.oci import Image, Layer, Platform, mediatypes
 
@@ -38,17 +41,23 @@ class StageCache:
     cache: LayerCache
     parent: Digest
     run_layers: bool = True
+    copy_layers: bool = False
     diverged: bool = False
     keys: list[str] = field(default_factory=list)  # hex of each step's key, for tests and logs
 
     @classmethod
     def for_base(
-        cls, cache: LayerCache, base: Image | None, platform: Platform, run_layers: bool
+        cls, cache: LayerCache, base: Image | None, platform: Platform, run_layers: bool, copy_layers: bool
     ) -> StageCache:
-        return cls(cache, base_key(base.digest() if base is not None else None, str(platform)), run_layers)
+        parent = base_key(base.digest() if base is not None else None, str(platform))
+        return cls(cache, parent, run_layers, copy_layers)
 
     def _key(
-        self, instruction: Instruction, state: StageState, extra: dict[str, str] | None = None
+        self,
+        instruction: Instruction,
+        state: StageState,
+        extra: dict[str, str] | None = None,
+        sources: Digest | None = None,
     ) -> Digest:
         proxies = {k: v for k, v in state.build_args.items() if k in PROXY_ARGS}
         context = {
@@ -62,18 +71,45 @@ class StageCache:
             instruction.original.strip(),
             {**proxies, **state.args},
             state.env_map(),
-            None,
+            sources,
             context,
         )
 
     def cacheable(self, instruction: Instruction) -> bool:
-        return self.run_layers and isinstance(instruction, Run) and not instruction.mounts
+        if isinstance(instruction, Run):
+            return self.run_layers and not instruction.mounts
+        if isinstance(instruction, Copy):
+            # ADD (URLs, archives, git), --exclude, --parents and here-documents are not keyed yet
+            plain = all(instruction.heredoc_for(s) is None for s in instruction.sources)
+            return (
+                self.copy_layers
+                and plain
+                and not (instruction.is_add or instruction.excludes or instruction.parents)
+            )
+        return False
 
-    def before(self, instruction: Instruction, state: StageState) -> tuple[Digest | None, CacheEntry | None]:
+    def _copy_key(self, ins: Copy, ctx: StepContext) -> Digest:
+        state = ctx.state
+        expanded = ins.expand(state.expansion_env(), state.escape)
+        ignored = None
+        if expanded.from_:
+            root = ctx.sources.root_of(expanded.from_)
+        else:
+            root = ctx.context_dir
+            if ctx.ignore is not None:
+                ignored = Copier(state.root, None, False, None, root, ctx.ignore).excluded_rel
+        matched = [(s, match_sources(root, s, ignored)) for s in expanded.sources]
+        digest = source_digest(root, matched, ignored)
+        return self._key(ins, state, {"kind": "copy", "from": expanded.from_ or ""}, digest)
+
+    def before(self, instruction: Instruction, ctx: StepContext) -> tuple[Digest | None, CacheEntry | None]:
         """The step's key (None when the step does not use the cache) and the cached entry, if any."""
         if not self.cacheable(instruction):
             return None, None
-        key = self._key(instruction, state, {"kind": "run"})
+        if isinstance(instruction, Copy):
+            key = self._copy_key(instruction, ctx)
+        else:
+            key = self._key(instruction, ctx.state, {"kind": "run"})
         self.keys.append(key.hex)
         if self.diverged:
             log.info("no cached layer looked up for key %s: an earlier RUN of this stage ran", key.hex[:12])
@@ -93,7 +129,8 @@ class StageCache:
         if key is not None:
             if not hit and layer is not None:
                 self.cache.push(key, layer, created_by)
-                self.diverged = True
+                # a rebuilt RUN layer differs from the one later entries were made on; a COPY's does not
+                self.diverged = self.diverged or isinstance(instruction, Run)
             self.parent = key
             return
         extra = {"layer": str(layer.diff_id) if layer is not None else ""}
