@@ -68,7 +68,7 @@ def load_row(load: list[dict[str, Any]]) -> str:
     failed = sum(r["failed"] for r in load)
     mismatches = sum(r["mismatches"] for r in load)
     return (
-        f"| load: concurrent builds | {builds} `executor` processes at once, one --cache-dir, one repository "
+        f"| load: concurrent builds | {builds} `executor` processes at once, one --cache-dir, one --cache-repo, one repository "
         f"(peak RSS with a 2 GB layer: not measured yet) | {failed} failed; **{mismatches} digest mismatches** "
         "against the same build run alone |"
     )

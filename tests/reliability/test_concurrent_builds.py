@@ -1,9 +1,9 @@
 """8 builds at once (real ``executor`` processes) sharing one --cache-dir and one destination repository.
 
 Each must finish and produce the same image digest as the same build run alone (``--reproducible``), and the
-registry must hold every blob of every tag intact. The layer cache (--cache-repo) is not implemented yet, so the
-shared state exercised is the cache dir, the base image pulled by all eight, and the concurrent pushes of the
-same blobs into one repository.
+registry must hold every blob of every tag intact -- in the image repository and in the shared layer-cache
+repository (``--cache=true --cache-repo``), which all eight read and write at once after the serial build
+filled it.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ def _executor(context: Path, work: Path, cache: Path, server: RegistryServer, ta
         f"--destination={server.ref('load/app:' + tag)}",
         f"--insecure-registry={server.host}",
         "--reproducible",
+        "--cache=true",
+        f"--cache-repo={server.ref('load/cache')}",
         f"--cache-dir={cache}",
         f"--kaniko-dir={work}",
         f"--digest-file={work / 'digest'}",
@@ -88,14 +90,17 @@ def test_concurrent_builds_match_a_serial_build(
             digests.append((work / "digest").read_text().strip())
     mismatches = sum(1 for d in digests if d != expected)
     integrity = check_repository(registry_http, "load/app")
+    cache_integrity = check_repository(registry_http, "load/cache")
     stats.record(
         "load",
-        f"{BUILDS} concurrent executor builds, one --cache-dir, one repository",
+        f"{BUILDS} concurrent executor builds, one --cache-dir, one --cache-repo, one repository",
         builds=BUILDS,
         failed=len(failures),
         mismatches=mismatches,
-        incomplete_tags=integrity.incomplete,
+        incomplete_tags=integrity.incomplete + cache_integrity.incomplete,
+        cache_entries=cache_integrity.tags,
     )
     assert failures == []
     assert mismatches == 0, f"{digests} != {expected}"
     assert integrity.tags == BUILDS + 1 and integrity.incomplete == 0
+    assert cache_integrity.tags >= 1 and cache_integrity.incomplete == 0
