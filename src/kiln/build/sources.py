@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+from kiln.build.cache.base_images import cached_base
 from kiln.build.options import BuildOptions
 from kiln.build.stage import StageResult
 from kiln.dockerfile import Stage, StageGraph
@@ -55,7 +56,7 @@ class ImageSources:
             try:
                 ref = Reference.parse(name)
                 log.info("pulling %s (%s)", ref, platform)
-                self._pulled[key] = pull(self.client, ref, platform)
+                self._pulled[key] = cached_base(self.options, pull(self.client, ref, platform))
             except KilnError as err:
                 raise BuildStepError(
                     f"cannot use image {name!r}: {err.message}", location=where, hint=err.hint
