@@ -43,7 +43,7 @@ def test_help(script: str) -> None:
         ("executor", ["--no-push", "--use-new-run"], 2, "--use-new-run is not supported yet"),
         ("executor", [], 1, "you must provide --destination"),
         ("kiln", ["build", "--no-push", "--snapshot-mode", "fast"], 1, "invalid --snapshot-mode"),
-        ("warmer", ["-i", "busybox"], 2, "not supported yet"),
+        ("warmer", ["--force"], 1, "nothing to warm"),
         ("kiln", ["nosuch"], 1, "No such command 'nosuch'"),
     ],
 )

@@ -206,7 +206,7 @@ def test_secrets_keep_only_where_to_read() -> None:
         (executor, [], 1, "must provide --destination"),
         (executor, ["--no-push", "--use-new-run"], 2, "--use-new-run is not supported yet"),
         (executor, ["--no-push", "--verbosity", "loud"], 1, "invalid --verbosity"),
-        (warmer, ["--image", "busybox"], 2, "not supported yet"),
+        (warmer, ["--force"], 1, "nothing to warm"),
     ],
 )
 def test_errors_are_one_line_with_exit_code(

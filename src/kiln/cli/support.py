@@ -25,7 +25,6 @@ NOT_SUPPORTED_YET: Mapping[str, str] = {
 
 # command name -> the feature that will implement it
 COMMANDS_NOT_SUPPORTED_YET: Mapping[str, str] = {
-    "warmer": "the base-image cache warmer",
 }
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import click
 
 from kiln.cli import logs
+from kiln.cli.buildopts import registry_options
+from kiln.cli.executor import USER_AGENT
 from kiln.cli.flags import bool_flag, log_flags, multi_flag, registry_flags, string_flag
 from kiln.cli.render import KilnCommand
-from kiln.cli.support import reject_unsupported_command
 from kiln.cli.values import parse_duration
+from kiln.errors import UsageError
 from kiln.oci import Platform
 
 
@@ -33,13 +37,27 @@ def warmer_flags(f: Any) -> Any:
 
 
 def run_warm(params: dict[str, Any]) -> None:
-    """Check the flags, then warm the cache (not implemented yet: fails with exit 2)."""
+    """Check the flags, then pull every --image and --dockerfile base into --cache-dir."""
+    from kiln.build.cache.warm import dockerfile_bases, warm
+
     logs.configure(params["verbosity"], params["log_format"], params["log_timestamp"])
-    if params["cache_ttl"]:
-        parse_duration(params["cache_ttl"], "--cache-ttl")
-    if params["customplatform"]:
-        Platform.parse(params["customplatform"])
-    reject_unsupported_command("warmer")
+    ttl = parse_duration(params["cache_ttl"] or "336h", "--cache-ttl")
+    platform = Platform.parse(params["customplatform"]) if params["customplatform"] else Platform.host()
+    images = list(params["image"])
+    if params["dockerfile"]:
+        args = dict(item.partition("=")[::2] for item in params["build_arg"])
+        images += [b for b in dockerfile_bases(Path(params["dockerfile"]), args) if b not in images]
+    if not images:
+        raise UsageError("nothing to warm", hint="give --image or --dockerfile")
+    environ = dict(os.environ)
+    warm(
+        images,
+        Path(params["cache_dir"] or "/cache"),
+        registry_options(params, environ, USER_AGENT),
+        platform,
+        ttl.total_seconds(),
+        force=bool(params["force"]),
+    )
 
 
 @click.command(cls=KilnCommand, context_settings={"help_option_names": ["-h", "--help"]})
