@@ -11,6 +11,7 @@ import http.server
 import json
 import logging
 import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -258,3 +259,28 @@ def test_copy_layers_are_cached_by_source_content(builder: Builder, busybox_imag
     layers, hits, misses, _ = builder.build(context, cache_copy_layers=True)
     assert (hits, misses) == (0, 2)
     assert layers[-2] != cold[-2] and layers[-1] != cold[-1]
+
+
+def test_push_with_the_default_cache_repo(
+    tmp_path: Path,
+    registry_http: RegistryServer,
+    busybox_image: PushedImage,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No --cache-repo: the cache is <destination>/cache; a hit's layer (from that repo) is pushed too."""
+    context = _context(tmp_path, _dockerfile(busybox_image.ref))
+    dest = f"{registry_http.host}/cached-app-{tmp_path.name.lower()}:v1"
+    digests = []
+    for _ in range(2):
+        caplog.clear()
+        options = options_for(
+            context, tmp_path / "work", registry_http.host, dest, cache=True, reproducible=True, environ={}
+        )
+        with _capturing(caplog):
+            digests.append(str(build(options).digest))
+    assert any("using cached layer" in r.getMessage() for r in caplog.records)
+    assert digests[0] == digests[1]
+    url = f"http://{registry_http.host}/v2/cached-app-{tmp_path.name.lower()}/cache/tags/list"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        tags = json.loads(resp.read())["tags"]
+    assert len(tags) == 3 and all(len(t) == 64 for t in tags)  # one entry per RUN, tagged by key hex
