@@ -24,8 +24,7 @@ NOT_SUPPORTED_YET: Mapping[str, str] = {
 }
 
 # command name -> the feature that will implement it
-COMMANDS_NOT_SUPPORTED_YET: Mapping[str, str] = {
-}
+COMMANDS_NOT_SUPPORTED_YET: Mapping[str, str] = {}
 
 
 def reject_unsupported(given: Mapping[str, object]) -> None:

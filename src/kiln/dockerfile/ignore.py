@@ -71,7 +71,8 @@ def _compile(pattern: str) -> re.Pattern[str]:
             if end < 0:
                 raise re.error("missing closing ]")
             body = pattern[i:end].replace("\\", "\\\\")
-            for literal in "[&~|":  # literal in Go's classes; Python reads "[" and doubled "&~|" as set syntax
+            # literal in Go's classes; Python would read "[" and doubled "&~|" as set syntax
+            for literal in "[&~|":
                 body = body.replace(literal, "\\" + literal)
             out.append("[" + body + "]")
             i = end + 1
