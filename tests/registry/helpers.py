@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+import requests
 
 from fixtures.registry import RegistryServer
 from kiln.registry.client import RegistryClient
@@ -28,3 +31,18 @@ def options_for(server: RegistryServer, config_dir: Path | None = None, **extra:
 def client_for(server: RegistryServer, config_dir: Path | None = None, **extra: object) -> RegistryClient:
     options = options_for(server, config_dir, **extra)
     return RegistryClient(options, default_keychain(options.environ))
+
+
+_HOP_HEADERS = ("transfer-encoding", "connection", "content-length", "content-encoding")
+
+
+def relay(handler: BaseHTTPRequestHandler, resp: requests.Response) -> None:
+    """Write an upstream registry answer back through a test proxy's handler (hop-by-hop headers dropped)."""
+    handler.send_response(resp.status_code)
+    for key, value in resp.headers.items():
+        if key.lower() not in _HOP_HEADERS:
+            handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(resp.content)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(resp.content)

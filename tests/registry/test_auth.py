@@ -14,7 +14,7 @@ from kiln.reference import Reference
 from kiln.registry.auth import Challenge, parse_challenges, pick_challenge
 from kiln.registry.client import RegistryClient
 from kiln.registry.keychain import Credential, Keychain, StaticProvider
-from registry.helpers import options_for
+from registry.helpers import options_for, relay
 
 
 @pytest.mark.parametrize(
@@ -147,18 +147,7 @@ def test_open_ping_but_protected_repository(registry_basic: RegistryServer, tmp_
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
             resp = requests.get(registry_basic.url + self.path, headers=headers, timeout=10)
-            self.send_response(resp.status_code)
-            for key, value in resp.headers.items():
-                if key.lower() not in (
-                    "transfer-encoding",
-                    "connection",
-                    "content-length",
-                    "content-encoding",
-                ):
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(resp.content)))
-            self.end_headers()
-            self.wfile.write(resp.content)
+            relay(self, resp)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -23,7 +23,7 @@ from kiln.errors import DigestMismatch
 from kiln.reference import Reference
 from kiln.registry.client import RegistryClient
 from kiln.registry.keychain import default_keychain
-from registry.helpers import options_for
+from registry.helpers import options_for, relay
 
 
 class _Servers:
@@ -76,19 +76,7 @@ class _Servers:
                     allow_redirects=False,
                     timeout=10,
                 )
-                self.send_response(resp.status_code)
-                for key, value in resp.headers.items():
-                    if key.lower() not in (
-                        "transfer-encoding",
-                        "connection",
-                        "content-length",
-                        "content-encoding",
-                    ):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(resp.content)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(resp.content)
+                relay(self, resp)
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
 

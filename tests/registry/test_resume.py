@@ -22,6 +22,7 @@ from kiln.reference import Reference
 from kiln.registry.client import RegistryClient
 from kiln.registry.keychain import Keychain
 from kiln.registry.options import RegistryOptions
+from registry.helpers import relay
 
 
 class CuttingProxy:
@@ -174,19 +175,7 @@ class HalfUploadProxy:
                     allow_redirects=False,
                     timeout=10,
                 )
-                self.send_response(resp.status_code)
-                for key, value in resp.headers.items():
-                    if key.lower() not in (
-                        "transfer-encoding",
-                        "connection",
-                        "content-length",
-                        "content-encoding",
-                    ):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(resp.content)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(resp.content)
+                relay(self, resp)
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
 
