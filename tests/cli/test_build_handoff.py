@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +51,22 @@ def test_fallback_work_dir_is_removed_after_the_build(
     assert options.work_dir.startswith(
         str(tmp_path / "tmp")
     )  # tempfile.tempdir points into tmp_path (conftest)
+    assert not os.path.exists(Path(options.work_dir, "layer.tmp"))  # moved to the trash at once
+    deadline = time.monotonic() + 60  # a detached sweeper deletes the trash, then the dir itself
+    while os.path.exists(options.work_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not os.path.exists(options.work_dir)
+
+
+def test_fallback_work_dir_is_gone_on_return_with_cleanup(
+    recorded: list[BuildOptions], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workdir, "DEFAULT_KANIKO_DIR", str(tmp_path / "no-kaniko-here"))
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    result = CliRunner().invoke(executor, ["--no-push", "-c", str(ctx), "--cleanup"])
+    assert result.exit_code == 0, result.output
+    assert not os.path.exists(recorded[0].work_dir)
 
 
 def test_chosen_work_dir_is_kept(recorded: list[BuildOptions], tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ after the push, as kaniko does.
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from kiln.dockerfile import (
 )
 from kiln.dockerfile.instructions import Arg
 from kiln.errors import ContextError, NotSupportedYet
+from kiln.fs import trash
 from kiln.fs.ignore import IgnoreList
 from kiln.oci import Image, Platform
 from kiln.oci.mutate import canonical, epoch_timestamp
@@ -121,6 +121,8 @@ def stages_to_build(graph: StageGraph, skip_unused: bool) -> list[int]:
 def build(options: BuildOptions) -> BuildResult:
     work_root = Path(options.work_dir or tempfile.mkdtemp(prefix="kiln-"))
     work_root.mkdir(parents=True, exist_ok=True)
+    if trash.pending(trash.trash_dir(work_root)):
+        trash.start_sweeper(trash.trash_dir(work_root))  # left by an earlier run whose sweeper was stopped
     work = Path(tempfile.mkdtemp(prefix="build-", dir=work_root))
     results: dict[int, StageResult] = {}
     sources: ImageSources | None = None
@@ -197,7 +199,9 @@ def build(options: BuildOptions) -> BuildResult:
             result.root.close()
         if sources is not None:
             sources.close()
-        shutil.rmtree(work, ignore_errors=True)
+        # the outputs are written: the scratch tree leaves by one rename, and a detached process deletes it
+        # (--cleanup waits for the deletion); see kiln.fs.trash
+        trash.discard(work, work_root, wait=options.cleanup)
 
 
 def _with_labels(image: Image, options: BuildOptions) -> Image:

@@ -104,7 +104,7 @@ def run_build(ctx: click.Context, params: dict[str, Any]) -> None:
         _build_function()(options)
     finally:
         if options.work_dir != options.kaniko_dir:  # a private temp dir this run made
-            remove_temp_work_dir(options.work_dir)
+            remove_temp_work_dir(options.work_dir, wait=options.cleanup)
 
 
 def _build_function() -> Callable[[BuildOptions], object]:

@@ -125,7 +125,7 @@ def _default(param: click.Option, name: str) -> str:
 
 # supported flags whose effect differs in kind from kaniko's
 NOTES = {
-    "cleanup": "supported (kiln always removes the build's filesystem)",
+    "cleanup": "supported: kiln exits after its work dir is deleted (without it a detached process deletes it)",
     "cache-dir": "supported (also holds RUN --mount=type=cache dirs)",
 }
 

@@ -14,8 +14,10 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from kiln.errors import UsageError
+from kiln.fs.trash import discard_root
 
 KANIKO_DIR_FLAG_DEFAULT = "/kaniko"  # --kaniko-dir's default, which means "not chosen"
 DEFAULT_KANIKO_DIR = KANIKO_DIR_FLAG_DEFAULT  # where kiln looks when nothing was chosen
@@ -101,11 +103,12 @@ def _mount_points(mountinfo: str) -> list[str]:
     return points
 
 
-def remove_temp_work_dir(path: str, mountinfo_path: str = "/proc/self/mountinfo") -> bool:
-    """Delete a fallback temp work dir after the build; True when removed.
+def remove_temp_work_dir(path: str, mountinfo_path: str = "/proc/self/mountinfo", wait: bool = True) -> bool:
+    """Delete a fallback temp work dir after the build; True when removed (or handed to the sweeper).
 
     Refuses while anything is still mounted below it: deleting through a leftover bind mount would
-    delete what it shows (a host directory, a secret). The dir is then left, with a warning.
+    delete what it shows (a host directory, a secret). The dir is then left, with a warning. Unless
+    ``wait``, the deletion happens in a detached process (``kiln.fs.trash``) and this returns at once.
     """
     try:
         with open(mountinfo_path, encoding="utf-8", errors="replace") as f:
@@ -117,5 +120,7 @@ def remove_temp_work_dir(path: str, mountinfo_path: str = "/proc/self/mountinfo"
     if busy:
         log.warning("leaving %s in place: %s is still mounted", path, busy[0])
         return False
+    if not wait:
+        return discard_root(Path(path))
     shutil.rmtree(path, ignore_errors=True)
     return not os.path.exists(path)

@@ -32,14 +32,21 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True
 def _mount_overlay(lower: Path, upper: Path, work: Path, target: Path) -> None:
     # metacopy=off: a chmod must copy the data up too, or the upper file would read as empty.
     # redirect_dir=off: a renamed directory is copied, so the upper dir alone describes it.
+    # volatile (Linux >= 5.10; retried without it on older kernels): no syncfs of the whole host
+    # filesystem at every unmount, i.e. at every snapshot. kiln's scratch needs no durability, and files
+    # whose blocks were never written are unlinked ~10x faster later (docs/performance.md).
     data = f"lowerdir={lower},upperdir={upper},workdir={work},metacopy=off,redirect_dir=off,index=off"
-    rc = _libc.mount(b"overlay", os.fsencode(target), b"overlay", 0, data.encode())
-    if rc != 0:
+    for options in (data + ",volatile", data):
+        rc = _libc.mount(b"overlay", os.fsencode(target), b"overlay", 0, options.encode())
+        if rc == 0:
+            return
         err = ctypes.get_errno()
-        raise KilnError(
-            f"cannot mount overlayfs at {target}: {os.strerror(err)}",
-            hint="overlay snapshots need root or CAP_SYS_ADMIN; kiln falls back to the walk snapshotter",
-        )
+        if err != errno.EINVAL:
+            break
+    raise KilnError(
+        f"cannot mount overlayfs at {target}: {os.strerror(err)}",
+        hint="overlay snapshots need root or CAP_SYS_ADMIN; kiln falls back to the walk snapshotter",
+    )
 
 
 def _umount(target: Path) -> None:
