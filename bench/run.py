@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from fixtures.images import write_busybox_layout  # type: ignore[import-not-found]  # noqa: E402
+from kiln.fs.trash import trash_dir, wait_swept  # noqa: E402
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 KILN = [sys.executable, "-c", "from kiln.cli.executor import executor; executor()"]
@@ -279,6 +280,9 @@ def main() -> None:
                         run = timed(kiln_argv(case, ctx, out), log)
                         rss.append(run.max_rss_kb)
                         built.append(built_at(log) or 0)
+                        # kiln's detached sweeper deletes its work dir after it exited: untimed, like
+                        # buildah's storage, but finished before the next build starts
+                        wait_swept(trash_dir(out / "kaniko"))
                         shutil.rmtree(out, ignore_errors=True)
                     else:
                         run = timed(buildah_argv(case, ctx, out, tool), log)
