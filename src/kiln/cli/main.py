@@ -10,6 +10,7 @@ from kiln import __version__
 from kiln.cli.debug import debug
 from kiln.cli.executor import run_build
 from kiln.cli.flags import executor_flags
+from kiln.cli.index import index
 from kiln.cli.render import KilnGroup
 from kiln.cli.warmer import run_warm, warmer_flags
 from kiln.integrations.cli import integration
@@ -42,4 +43,5 @@ def version() -> None:
 
 
 kiln.add_command(debug)
+kiln.add_command(index)
 kiln.add_command(integration)

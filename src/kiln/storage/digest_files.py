@@ -7,11 +7,12 @@ lines. :func:`write_image_name_files` reproduces that; scripts written against k
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from kiln.digest import Digest
-from kiln.errors import KilnError
+from kiln.errors import KilnError, UsageError
 from kiln.reference import Reference
 from kiln.storage.atomic import atomic_write
 
@@ -76,3 +77,80 @@ def write_image_name_files(
     for path in (name_file, tag_file):
         if path:
             atomic_write(Path(path), text)
+
+
+MAX_DIGEST_FILE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    """An image digest read back from a digest file: ``name`` is None for a bare ``--digest-file``."""
+
+    digest: Digest
+    name: Reference | None
+    origin: str  # file[:line], for error messages
+
+
+def _files(path: Path) -> Iterator[Path]:
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if not found:
+            raise UsageError(
+                f"no digest files in {path}", hint="did the per-platform jobs' artifacts arrive?"
+            )
+        yield from found
+    elif path.is_file():
+        yield path
+    else:
+        raise UsageError(
+            f"digest file {path} does not exist",
+            hint="check that the per-platform job wrote it and its artifact was downloaded here",
+        )
+
+
+def _parse_line(text: str, origin: str) -> DigestRecord:
+    if "@" not in text:
+        try:
+            return DigestRecord(Digest.parse(text), None, origin)
+        except KilnError:
+            raise UsageError(
+                f"{origin}: {text[:80]!r} is not a digest",
+                hint="expected sha256:<hex> (--digest-file) or repo[:tag]@sha256:<hex> lines",
+            ) from None
+    try:
+        ref = Reference.parse(text)
+    except KilnError as err:
+        raise UsageError(f"{origin}: {err.message}", hint=err.hint) from None
+    if ref.digest is None:
+        raise UsageError(f"{origin}: {text[:80]!r} names no digest")
+    return DigestRecord(ref.digest, ref, origin)
+
+
+def read_digest_records(paths: Sequence[str]) -> list[DigestRecord]:
+    """Every digest in the given files or directories (searched recursively, dot-files skipped).
+
+    Reads what kaniko/kiln write: ``--digest-file`` (one ``sha256:<hex>``, no newline) and the
+    ``--image-name[-tag]-with-digest-file`` lines (``repo[:tag]@sha256:<hex>``). Any other content is an
+    error naming the file and line, so a stray artifact is never silently left out of an index.
+    """
+    records: list[DigestRecord] = []
+    for given in paths:
+        for file in _files(Path(given)):
+            try:
+                with file.open("rb") as f:
+                    data = f.read(MAX_DIGEST_FILE_BYTES + 1)
+            except OSError as err:
+                raise UsageError(f"cannot read digest file {file}: {err.strerror or err}") from None
+            if len(data) > MAX_DIGEST_FILE_BYTES:
+                raise UsageError(f"{file} is too large to be a digest file")
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
+                raise UsageError(f"{file} is not a digest file (not text)") from None
+            lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+            if not lines:
+                raise UsageError(
+                    f"digest file {file} is empty", hint="the build that writes it may have failed"
+                )
+            records.extend(_parse_line(line, f"{file}:{n}") for n, line in lines)
+    return records
