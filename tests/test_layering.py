@@ -19,6 +19,7 @@ RANK = {
     "dockerfile": 2,
     "fs": 2,
     "registry": 3,
+    "policy": 3,  # source policy: references and patterns only, never the network
     "storage": 3,
     "context": 3,
     "snapshot": 3,

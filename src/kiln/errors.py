@@ -141,3 +141,15 @@ class BuildStepError(KilnError):
     def __str__(self) -> str:
         text = super().__str__()
         return f"{self.location}: {text}" if self.location else text
+
+
+class PolicyError(KilnError):
+    """An image the source policy (``--allowed-*``/``--denied-*``) refuses; raised before any request for it."""
+
+    def __init__(self, message: str, location: Location | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.location = location
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{self.location}: {text}" if self.location else text

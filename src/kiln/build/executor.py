@@ -17,6 +17,7 @@ from kiln.build.cache.setup import OpenCache, open_cache
 from kiln.build.logs import StepCounter, run_output
 from kiln.build.options import BuildOptions
 from kiln.build.outputs import write_outputs
+from kiln.build.source_policy import check_cache_repo, check_plan, onbuild_check
 from kiln.build.sources import ImageSources, read_secrets
 from kiln.build.stage import StageResult, StageSettings, build_stage
 from kiln.context import ContextSpec, open_context
@@ -140,6 +141,8 @@ def build(options: BuildOptions) -> BuildResult:
             target_platform=target_spec,
         )
         order = stages_to_build(graph, options.skip_unused_stages)
+        check_cache_repo(options)
+        check_plan(options, graph, order)  # before the first pull: a refused image sends no request
         declared = {
             d.key for i in graph.stages for ins in i.instructions if isinstance(ins, Arg) for d in ins.args
         }
@@ -177,6 +180,7 @@ def build(options: BuildOptions) -> BuildResult:
             layer_cache=cache.cache if cache is not None else None,
             cache_run_layers=options.cache_run_layers,
             cache_copy_layers=options.cache_copy_layers,
+            check_triggers=lambda triggers, stage: onbuild_check(options, graph, triggers, stage),
         )
         counter = StepCounter(sum(1 + len(graph.stages[i].instructions) for i in order))
         for index in order:

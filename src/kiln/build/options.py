@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Literal
 
 from kiln.context.base import GitOptions
+from kiln.policy import SourcePolicy
 from kiln.registry.options import RegistryOptions
 
 SnapshotMode = Literal["full", "redo", "time"]
@@ -47,7 +48,8 @@ class BuildOptions:
     ``context_sub_path``, ``git``, ``target``, ``build_args`` (flag order; a bare ``KEY`` was
     resolved from the environment, or dropped when unset), ``labels``, ``custom_platform``
     (normalised ``os/arch[/variant]``, the host's when the flag is empty; also ``platform``),
-    ``skip_unused_stages``, ``secrets``.
+    ``skip_unused_stages``, ``secrets``, ``source_policy`` (``--allowed-registries`` and co., checked
+    before any image is pulled: kiln.build.source_policy).
 
     Where the image goes: ``destinations`` (never empty unless ``no_push``), ``no_push``
     (``KANIKO_NO_PUSH`` applied), the outputs ``tar_path``, ``oci_layout_path`` and the three digest
@@ -86,6 +88,7 @@ class BuildOptions:
     custom_platform: str = ""
     skip_unused_stages: bool = False
     secrets: tuple[SecretSource, ...] = ()
+    source_policy: SourcePolicy = field(default_factory=SourcePolicy)
 
     # Where the image goes
     destinations: tuple[str, ...] = ()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kiln.build.cache.base_images import cached_base
 from kiln.build.options import BuildOptions
+from kiln.build.source_policy import check_image
 from kiln.build.stage import StageResult
 from kiln.dockerfile import Stage, StageGraph
 from kiln.errors import BuildStepError, KilnError, Location
@@ -50,9 +51,10 @@ class ImageSources:
         if self._client is not None:
             self._client.close()
 
-    def pull(self, name: str, platform: Platform, where: Location | None) -> Image:
+    def pull(self, name: str, platform: Platform, where: Location | None, what: str = "image") -> Image:
         key = f"{name}|{platform}"
         if key not in self._pulled:
+            check_image(self.options, name, what, where)  # again here: names only known at run time
             try:
                 ref = Reference.parse(name)
                 log.info("pulling %s (%s)", ref, platform)
@@ -71,7 +73,7 @@ class ImageSources:
         if stage.is_scratch:
             return None, False
         platform = Platform.parse(stage.platform) if stage.platform else self.platform
-        image = self.pull(stage.base, platform, stage.from_.location)
+        image = self.pull(stage.base, platform, stage.from_.location, "base image")
         return image, mediatypes.is_docker(image.media_type())
 
     def root_of(self, ref: str) -> Path:
@@ -86,7 +88,7 @@ class ImageSources:
                 raise BuildStepError(f"--from={ref}: stage {stage.display_name} has not been built")
             return result.files
         if ref not in self._unpacked:
-            image = self.pull(ref, self.platform, None)
+            image = self.pull(ref, self.platform, None, "--from image")
             target = self.work / hashlib.sha256(ref.encode()).hexdigest()[:24]
             target.mkdir(parents=True, exist_ok=True)
             for layer in image.layers():

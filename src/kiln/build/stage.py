@@ -8,7 +8,7 @@ ONBUILD triggers of the base run first, and are not inherited by the new image (
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from kiln.build.state import StageState
 from kiln.build.steps import StageFiles, StepContext, dispatch
 from kiln.dockerfile import GlobalArgs, IgnoreMatcher, Stage, parse_dockerfile
 from kiln.dockerfile.instructions import Instruction, parse_instruction
-from kiln.errors import BuildStepError, DockerfileError, KilnError
+from kiln.errors import BuildStepError, DockerfileError, KilnError, PolicyError
 from kiln.fs.ignore import IgnoreList
 from kiln.oci import Image, ImageConfig, Layer, Platform
 from kiln.oci.mutate import new_image
@@ -56,6 +56,8 @@ class StageSettings:
     layer_cache: LayerCache | None = None  # --cache: look up / push RUN layers
     cache_run_layers: bool = True
     cache_copy_layers: bool = False
+    # the source policy for images named by a base's ONBUILD triggers (raises PolicyError)
+    check_triggers: Callable[[Sequence[Instruction], Stage], None] | None = None
 
 
 @dataclass
@@ -149,6 +151,8 @@ def _build_on(
         environ=settings.environ,
     )
     triggers = onbuild_triggers(config, stage)
+    if triggers and settings.check_triggers is not None:
+        settings.check_triggers(triggers, stage)
     counter.total += len(triggers)
     if triggers:
         state.set_run(replace(state.run, on_build=()))
@@ -177,6 +181,10 @@ def _build_on(
             try:
                 outcome = dispatch(instruction, ctx)
             except BuildStepError as err:
+                if err.location is None:
+                    err.location = instruction.location
+                raise
+            except PolicyError as err:
                 if err.location is None:
                     err.location = instruction.location
                 raise

@@ -23,6 +23,7 @@ from kiln.cli.workdir import choose_work_dir, docker_config_in, resolve_kaniko_d
 from kiln.context.base import GitOptions
 from kiln.errors import UsageError
 from kiln.oci import Platform
+from kiln.policy import SourcePolicy
 from kiln.registry.options import RegistryOptions
 from kiln.sandbox import default_isolation
 
@@ -64,6 +65,16 @@ def registry_options(
         image_download_retry=params.get("image_download_retry", 0),
         user_agent=user_agent,
         environ=dict(environ),
+    )
+
+
+def source_policy(params: Mapping[str, Any]) -> SourcePolicy:
+    """--allowed-registries, --denied-registries, --allowed-repos, --denied-repos (repeatable, comma lists)."""
+    return SourcePolicy.from_flags(
+        params["allowed_registries"],
+        params["denied_registries"],
+        params["allowed_repos"],
+        params["denied_repos"],
     )
 
 
@@ -183,6 +194,7 @@ class _FlagValues:
     verbosity: Verbosity
     certificates: dict[str, str]
     client_certs: dict[str, tuple[str, str]]
+    source_policy: SourcePolicy
 
 
 def _flag_values(p: Mapping[str, Any]) -> _FlagValues:
@@ -200,6 +212,7 @@ def _flag_values(p: Mapping[str, Any]) -> _FlagValues:
         verbosity=normalise_verbosity(p["verbosity"]),
         certificates=parse_key_values(p["registry_certificate"], "--registry-certificate"),
         client_certs=parse_client_certs(p["registry_client_cert"]),
+        source_policy=source_policy(p),
     )
 
 
@@ -265,6 +278,7 @@ def executor_options(
         custom_platform=platform,
         skip_unused_stages=p["skip_unused_stages"],
         secrets=values.secrets,
+        source_policy=values.source_policy,
         destinations=destinations,
         no_push=p["no_push"],
         tar_path=p["tar_path"],

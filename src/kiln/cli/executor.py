@@ -100,6 +100,9 @@ def run_build(ctx: click.Context, params: dict[str, Any]) -> None:
     scrub.add_from_environ(environ, [s.env for s in options.secrets if s.env])
     scrub.add(_secret_file_values(options))
     try:
+        from kiln.build.source_policy import check_cache_repo
+
+        check_cache_repo(options)  # before the push check sends the cache registry anything
         check_push_permissions(options)
         _build_function()(options)
     finally:

@@ -29,7 +29,15 @@ DEPRECATED_ALIASES: dict[str, str] = {
     "whitelist-var-run": "ignore-var-run",
 }
 # flags kaniko does not have
-KILN_EXTRAS = ("isolation", "secret", "generate-provenance")
+KILN_EXTRAS = (
+    "isolation",
+    "secret",
+    "generate-provenance",
+    "allowed-registries",
+    "denied-registries",
+    "allowed-repos",
+    "denied-repos",
+)
 # how values of non-scalar flags are written
 VALUE_SYNTAX: dict[str, str] = {
     "registry-certificate": "registry=path (map)",
@@ -40,6 +48,10 @@ VALUE_SYNTAX: dict[str, str] = {
     "build-arg": "KEY[=VALUE] (list)",
     "label": "KEY=VALUE (list)",
     "secret": "id=..,src=.. or id=..,env=.. (list)",
+    "allowed-registries": "glob[,glob] (list)",
+    "denied-registries": "glob[,glob] (list)",
+    "allowed-repos": "glob[,glob] (list)",
+    "denied-repos": "glob[,glob] (list)",
 }
 
 
@@ -105,6 +117,22 @@ def registry_flags(f: F) -> F:
                 False,
                 "fail instead of pulling from the original registry",
             ),
+        ]
+    ):
+        f = deco(f)
+    return f
+
+
+def policy_flags(f: F) -> F:
+    """The source policy: where images may be pulled from (kiln.policy; docs/supply-chain.md)."""
+    for deco in reversed(
+        [
+            multi_flag("--allowed-registries", help="glob[,glob]: pull only from matching registries"),
+            multi_flag("--denied-registries", help="glob[,glob]: never pull from matching registries"),
+            multi_flag(
+                "--allowed-repos", help="glob[,glob]: pull only matching repositories (registry/repo)"
+            ),
+            multi_flag("--denied-repos", help="glob[,glob]: never pull matching repositories"),
         ]
     ):
         f = deco(f)
@@ -209,7 +237,7 @@ def executor_flags(f: F) -> F:
         ),
         bool_flag("--generate-provenance", False, "attach a SLSA provenance attestation to the image"),
     ]
-    f = registry_flags(log_flags(f))  # listed after the build flags in --help
+    f = registry_flags(policy_flags(log_flags(f)))  # listed after the build flags in --help
     for deco in reversed(decorators):
         f = deco(f)
     return f

@@ -9,9 +9,9 @@ from typing import Any
 import click
 
 from kiln.cli import logs
-from kiln.cli.buildopts import registry_options
+from kiln.cli.buildopts import registry_options, source_policy
 from kiln.cli.executor import USER_AGENT
-from kiln.cli.flags import bool_flag, log_flags, multi_flag, registry_flags, string_flag
+from kiln.cli.flags import bool_flag, log_flags, multi_flag, policy_flags, registry_flags, string_flag
 from kiln.cli.render import KilnCommand
 from kiln.cli.values import parse_duration
 from kiln.errors import UsageError
@@ -33,7 +33,7 @@ def warmer_flags(f: Any) -> Any:
         ]
     ):
         f = deco(f)
-    return registry_flags(log_flags(f))
+    return registry_flags(policy_flags(log_flags(f)))
 
 
 def run_warm(params: dict[str, Any]) -> None:
@@ -42,6 +42,7 @@ def run_warm(params: dict[str, Any]) -> None:
 
     logs.configure(params["verbosity"], params["log_format"], params["log_timestamp"])
     ttl = parse_duration(params["cache_ttl"] or "336h", "--cache-ttl")
+    policy = source_policy(params)
     platform = Platform.parse(params["customplatform"]) if params["customplatform"] else Platform.host()
     images = list(params["image"])
     if params["dockerfile"]:
@@ -57,6 +58,7 @@ def run_warm(params: dict[str, Any]) -> None:
         platform,
         ttl.total_seconds(),
         force=bool(params["force"]),
+        policy=policy,
     )
 
 

@@ -13,9 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kiln.build.source_policy import check_reference
 from kiln.dockerfile import build_stages, parse_dockerfile
 from kiln.errors import ContextError
 from kiln.oci import Platform
+from kiln.policy import SourcePolicy
 from kiln.reference import Reference
 from kiln.registry import RegistryClient, RegistryOptions, pull
 from kiln.storage.base_cache import BaseImageCache
@@ -51,13 +53,17 @@ def warm(
     platform: Platform,
     ttl_seconds: float,
     force: bool = False,
+    policy: SourcePolicy | None = None,
 ) -> list[Warmed]:
+    """Pull ``images`` into ``cache_dir``; every one is checked against ``policy`` before the first request."""
+    refs = [Reference.parse(name) for name in images]
+    for ref in refs:
+        check_reference(policy or SourcePolicy(), registry, ref, "image")
     cache = BaseImageCache(cache_dir, ttl=ttl_seconds)
     client = RegistryClient(registry)
     out: list[Warmed] = []
     try:
-        for name in images:
-            ref = Reference.parse(name)
+        for ref in refs:
             image = pull(client, ref, platform)
             stored = cache.put(image, ref, force=force)
             log.info(
