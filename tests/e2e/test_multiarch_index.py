@@ -212,3 +212,57 @@ def test_bad_inputs_fail_in_one_line_and_push_nothing(registry_http: RegistrySer
     assert bad.returncode == 1
     assert f"{garbage}:1: 'not a digest' is not a digest" in bad.stderr
     assert not exists(dest)
+
+
+def test_executor_push_by_digest_then_publish_index(registry_http: RegistryServer, tmp_path: Path) -> None:
+    """The last platform's job builds and merges in one run: --publish-index with the others' digest files."""
+    dockerfile = "FROM scratch\nARG TARGETARCH\nCOPY hello.txt /\nLABEL arch=$TARGETARCH\n"
+    dest = registry_http.ref("multi/pub:1.0")
+    amd = build_platform(tmp_path, registry_http, "linux/amd64", dockerfile, "multi/pub", "--push-by-digest")
+    amd_digest = (amd / "digest").read_text()
+    assert exists(f"{registry_http.host}/multi/pub@{amd_digest}")
+    assert not exists(registry_http.ref("multi/pub:build-amd64"))  # by digest: the tag was never written
+    assert (amd / "image").read_text() == f"{registry_http.host}/multi/pub@{amd_digest}\n"
+
+    final = tmp_path / "final"
+    final.mkdir()
+    (final / "digests").mkdir()
+    common = (f"--destination={dest}", f"--digests-from={tmp_path / 'digests'}")
+    # bad inputs fail before the build and push nothing: a missing file, then a clash with this platform
+    missing = run(str(BIN / "executor"), f"--context={tmp_path / 'ctx'}", "--custom-platform=linux/arm64",
+                  "--publish-index", f"--destination={dest}", f"--digests-from={final / 'nope'}",
+                  f"--insecure-registry={registry_http.host}", f"--kaniko-dir={final / 'kaniko'}",
+                  check=False)  # fmt: skip
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines()[-1].startswith("error: digest file")
+    assert "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    clash = run(str(BIN / "executor"), f"--context={tmp_path / 'ctx'}", "--custom-platform=linux/amd64",
+                "--publish-index", *common, f"--insecure-registry={registry_http.host}",
+                f"--kaniko-dir={final / 'kaniko'}", check=False)  # fmt: skip
+    assert clash.returncode == 1
+    assert "is already an image for linux/amd64" in clash.stderr
+    assert not exists(dest)
+
+    run(
+        str(BIN / "executor"), f"--context={tmp_path / 'ctx'}", "--custom-platform=linux/arm64", "--publish-index",
+        *common, "--index-annotations=org.opencontainers.image.revision=abc",
+        f"--digest-file={final / 'digest'}", f"--image-name-tag-with-digest-file={final / 'names'}",
+        f"--insecure-registry={registry_http.host}", f"--kaniko-dir={final / 'kaniko'}", "--log-format=text",
+    )  # fmt: skip
+    index_digest = (final / "digest").read_text()
+    assert index_digest == raw_digest(dest)
+    assert (final / "names").read_text() == f"{dest}@{index_digest}\n"
+    index = raw(dest)
+    assert index["annotations"] == {"org.opencontainers.image.revision": "abc"}
+    arm_digest = platforms_of(index)["linux/arm64"]
+    assert arm_digest != amd_digest
+    check_index(tmp_path, dest, {"linux/amd64": amd_digest, "linux/arm64": arm_digest}, OCI_INDEX)
+
+
+def test_index_flags_need_publish_index(tmp_path: Path) -> None:
+    for flag in ("--digests-from=x", "--legacy-manifest-list", "--index-annotations=a=b"):
+        proc = run(str(BIN / "executor"), "--destination=127.0.0.1:1/a:b", flag, check=False)
+        assert proc.returncode == 1
+        assert proc.stderr.strip() == f"error: {flag.split('=')[0]} needs --publish-index"
+    proc = run(str(BIN / "executor"), "--no-push", "--publish-index", check=False)
+    assert "--publish-index needs a push" in proc.stderr

@@ -53,7 +53,9 @@ class BuildOptions:
 
     Where the image goes: ``destinations`` (never empty unless ``no_push``), ``no_push``
     (``KANIKO_NO_PUSH`` applied), the outputs ``tar_path``, ``oci_layout_path`` and the three digest
-    files (absolute paths, or "" when not wanted), push behaviour flags.
+    files (absolute paths, or "" when not wanted), push behaviour flags. Multi-arch (docs/ci/multi-arch.md):
+    ``push_by_digest`` leaves the destinations' tags alone; ``publish_index`` merges this image with the
+    ``digests_from`` images into an index at the destinations (digest files then name the index).
 
     How layers are made: snapshot mode, single snapshot, reproducible, compression and level (-1 =
     the compressor's fast default), ignore list additions, forced metadata layers, extract retries.
@@ -100,6 +102,11 @@ class BuildOptions:
     image_name_tag_with_digest_file: str = ""
     push_ignore_immutable_tag_errors: bool = False
     skip_push_permission_check: bool = False
+    push_by_digest: bool = False  # push to each destination repository by digest only, no tag
+    publish_index: bool = False  # push by digest, then an index of it + digests_from at the destinations
+    digests_from: tuple[str, ...] = ()  # digest files/directories of the other platforms' builds
+    legacy_manifest_list: bool = False  # the published index is a Docker manifest list
+    index_annotations: tuple[tuple[str, str], ...] = ()
 
     # How layers are made
     snapshot_mode: SnapshotMode = "full"

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from kiln.build.options import BuildOptions
+from kiln.build.publish import by_digest, publish_build_index
 from kiln.errors import RegistryError
 from kiln.oci import Image
 from kiln.reference import Reference
@@ -21,13 +22,19 @@ _IMMUTABLE_CODES = ("TAG_INVALID", "MANIFEST_INVALID", "DENIED")
 
 
 def write_outputs(image: Image, options: BuildOptions, client: RegistryClient) -> tuple[str, ...]:
-    """Push unless --no-push, then the local outputs; returns the references pushed to."""
+    """Push unless --no-push, then the local outputs; returns the references pushed to.
+
+    With --push-by-digest or --publish-index the image goes to each destination repository by digest;
+    --publish-index then puts the index at the destinations, and the digest files name the index.
+    """
     refs = [Reference.parse(d) for d in options.destinations]
     pushed: list[str] = []
+    digest = image.digest()
     if not options.no_push and refs:
         layers = image.layers()
         size = sum(layer.size for layer in layers)
-        for ref in refs:
+        untagged = options.push_by_digest or options.publish_index
+        for ref in by_digest(refs, image) if untagged else refs:
             log.info("pushing %s: %d layers, %.1f MB", ref, len(layers), size / 1e6)
             started = time.monotonic()
             try:
@@ -39,6 +46,10 @@ def write_outputs(image: Image, options: BuildOptions, client: RegistryClient) -
                     log.warning("%s: tag is immutable, not overwritten (%s)", ref, err.message)
                     continue
                 raise
+        if options.publish_index:
+            published = publish_build_index(client, image, options, refs)
+            digest = published.digest
+            pushed = [str(ref) for ref in published.pushed]
     elif options.no_push:
         log.info("--no-push: not pushing %s", ", ".join(map(str, refs)) or "the image")
     if options.tar_path:
@@ -47,7 +58,6 @@ def write_outputs(image: Image, options: BuildOptions, client: RegistryClient) -
     if options.oci_layout_path:
         write_oci_layout(Path(options.oci_layout_path), image, str(refs[0]) if refs else None)
         log.info("wrote OCI layout %s", options.oci_layout_path)
-    digest = image.digest()
     if options.digest_file:
         write_digest_file(options.digest_file, digest)
     if options.image_name_with_digest_file:

@@ -78,6 +78,17 @@ def source_policy(params: Mapping[str, Any]) -> SourcePolicy:
     )
 
 
+def _index_flags(p: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The multi-arch flags: the index ones need --publish-index, and an index needs a push."""
+    if not p["publish_index"]:
+        for flag in ("digests_from", "legacy_manifest_list", "index_annotations"):
+            if p[flag]:
+                raise UsageError(f"--{flag.replace('_', '-')} needs --publish-index")
+    elif p["no_push"]:
+        raise UsageError("--publish-index needs a push", hint="drop --no-push, or run kiln index later")
+    return tuple(parse_key_values(p["index_annotations"], "--index-annotations").items())
+
+
 def _build_args(values: tuple[str, ...], environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for item in values:
@@ -252,6 +263,7 @@ def executor_options(
     for flag in ("image_name_with_digest_file", "image_name_tag_with_digest_file"):
         if p[flag] and not destinations:
             raise UsageError(f"--{flag.replace('_', '-')} requires at least one --destination")
+    index_annotations = _index_flags(p)
     context = p["context"]
     if p.get("bucket") and context == "/workspace/":
         bucket = p["bucket"]
@@ -288,6 +300,11 @@ def executor_options(
         image_name_tag_with_digest_file=p["image_name_tag_with_digest_file"],
         push_ignore_immutable_tag_errors=p["push_ignore_immutable_tag_errors"],
         skip_push_permission_check=p["skip_push_permission_check"],
+        push_by_digest=p["push_by_digest"],
+        publish_index=p["publish_index"],
+        digests_from=tuple(_absolute(d, cwd) for d in p["digests_from"]),
+        legacy_manifest_list=p["legacy_manifest_list"],
+        index_annotations=index_annotations,
         snapshot_mode=p["snapshot_mode"],
         single_snapshot=p["single_snapshot"],
         reproducible=p["reproducible"],

@@ -14,7 +14,7 @@ from kiln.build.options import BuildOptions
 from kiln.cli import logs
 from kiln.cli.buildopts import executor_options
 from kiln.cli.flags import executor_flags
-from kiln.cli.preflight import check_push_permissions
+from kiln.cli.preflight import check_index_inputs, check_push_permissions
 from kiln.cli.render import KilnGroup, pflag_bools
 from kiln.cli.scrub import CREDENTIAL_VARIABLES, Scrubber
 from kiln.cli.support import reject_unsupported
@@ -104,6 +104,7 @@ def run_build(ctx: click.Context, params: dict[str, Any]) -> None:
 
         check_cache_repo(options)  # before the push check sends the cache registry anything
         check_push_permissions(options)
+        check_index_inputs(options)
         _build_function()(options)
     finally:
         if options.work_dir != options.kaniko_dir:  # a private temp dir this run made

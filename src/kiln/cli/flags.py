@@ -37,6 +37,11 @@ KILN_EXTRAS = (
     "denied-registries",
     "allowed-repos",
     "denied-repos",
+    "push-by-digest",
+    "publish-index",
+    "digests-from",
+    "legacy-manifest-list",
+    "index-annotations",
 )
 # how values of non-scalar flags are written
 VALUE_SYNTAX: dict[str, str] = {
@@ -52,6 +57,8 @@ VALUE_SYNTAX: dict[str, str] = {
     "denied-registries": "glob[,glob] (list)",
     "allowed-repos": "glob[,glob] (list)",
     "denied-repos": "glob[,glob] (list)",
+    "digests-from": "path (list)",
+    "index-annotations": "KEY=VALUE (list)",
 }
 
 
@@ -236,6 +243,17 @@ def executor_flags(f: F) -> F:
             "--secret", help="id=NAME,src=FILE or id=NAME,env=VAR: secret for RUN --mount=type=secret"
         ),
         bool_flag("--generate-provenance", False, "attach a SLSA provenance attestation to the image"),
+        bool_flag(
+            "--push-by-digest", False, "push to the destinations' repositories by digest, tags untouched"
+        ),
+        bool_flag(
+            "--publish-index", False, "push by digest, then an index of this image and --digests-from ones"
+        ),
+        multi_flag(
+            "--digests-from", help="digest file or directory of other platforms' builds (--publish-index)"
+        ),
+        bool_flag("--legacy-manifest-list", False, "publish a Docker manifest list instead of an OCI index"),
+        multi_flag("--index-annotations", help="KEY=VALUE annotation on the published index"),
     ]
     f = registry_flags(policy_flags(log_flags(f)))  # listed after the build flags in --help
     for deco in reversed(decorators):

@@ -64,3 +64,13 @@ def check_push_permissions(options: BuildOptions, client_factory: ClientFactory 
             except RegistryError as err:
                 err.message = f"checking push permission for {str(ref)!r}: {err.message}"
                 raise
+
+
+def check_index_inputs(options: BuildOptions, client_factory: ClientFactory = RegistryClient) -> None:
+    """--publish-index: the other platforms' images must exist and not clash with this build's platform."""
+    if not options.publish_index or options.no_push:
+        return
+    from kiln.build.publish import check_index_inputs as check
+
+    with client_factory(options.registry) as client:
+        check(client, options)
