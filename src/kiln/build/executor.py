@@ -14,9 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kiln.build.cache.setup import OpenCache, open_cache
+from kiln.build.inplace import check_kiln_survives, inplace_ignore_list, kiln_files
 from kiln.build.logs import StepCounter, run_output
 from kiln.build.options import BuildOptions
 from kiln.build.outputs import write_outputs
+from kiln.build.rootfs import InplaceRoots, RootFactory
 from kiln.build.source_policy import check_cache_repo, check_plan, onbuild_check
 from kiln.build.sources import ImageSources, read_secrets
 from kiln.build.stage import StageResult, StageSettings, build_stage
@@ -31,7 +33,7 @@ from kiln.dockerfile import (
     unused_build_args,
 )
 from kiln.dockerfile.instructions import Arg
-from kiln.errors import ContextError, NotSupportedYet
+from kiln.errors import ContextError
 from kiln.fs import trash
 from kiln.fs.ignore import IgnoreList
 from kiln.oci import Image, Platform
@@ -51,27 +53,31 @@ class BuildResult:
 
 
 class _LazyRunner(Runner):
-    """Creates the real runner at the first RUN, so builds without RUN need no privileges."""
+    """Creates the chroot runner at the first RUN, so builds without RUN need no privileges.
+
+    The inplace runner is made at once: its check that kiln runs in a (disposable) container must
+    refuse the build before the first base image is unpacked over ``/``.
+    """
 
     def __init__(self, options: BuildOptions, state_dir: Path) -> None:
         self._options = options
         self._state_dir = state_dir
         self._runner: Runner | None = None
+        if options.isolation == "inplace":
+            self._runner = self._make()
+
+    def _make(self) -> Runner:
+        self._state_dir.mkdir(parents=True, exist_ok=True)
+        return make_runner(
+            self._options.isolation,
+            state_dir=str(self._state_dir),
+            environ=self._options.environ,
+            force=self._options.force,
+        )
 
     def run(self, spec: RunSpec, output: OutputSink | None = None) -> int:
         if self._runner is None:
-            if self._options.isolation == "inplace":
-                raise NotSupportedYet(
-                    "RUN with --isolation=inplace is not supported by the build executor yet",
-                    hint="use --isolation=chroot (needs CAP_SYS_ADMIN)",
-                )
-            self._state_dir.mkdir(parents=True, exist_ok=True)
-            self._runner = make_runner(
-                self._options.isolation,
-                state_dir=str(self._state_dir),
-                environ=self._options.environ,
-                force=self._options.force,
-            )
+            self._runner = self._make()
         return self._runner.run(spec, output)
 
 
@@ -129,6 +135,7 @@ def build(options: BuildOptions) -> BuildResult:
     sources: ImageSources | None = None
     cache: OpenCache | None = None
     try:
+        runner = _LazyRunner(options, work / "run")
         spec = ContextSpec(options.context, options.context_sub_path, options.git, options.environ)
         context_dir = open_context(spec).fetch(work / "context")
         text, name = read_dockerfile(options, context_dir)
@@ -155,18 +162,20 @@ def build(options: BuildOptions) -> BuildResult:
         created = epoch_timestamp(epoch) if reproducible else _now()
         sources = ImageSources(options, platform, work / "images", results, graph)
         cache = open_cache(options, platform)
+        ignore_list, roots = _stage_roots(options, work_root, context_dir)
         settings = StageSettings(
             context_dir=context_dir,
             ignore=load_ignore(
                 context_dir, Path(options.dockerfile) if Path(options.dockerfile).is_absolute() else None
             ),
-            runner=_LazyRunner(options, work / "run"),
+            runner=runner,
             cache_dir=Path(options.cache_dir) if options.cache_dir else work_root / "cache",
             build_args=options.build_arg_map(),
             global_args=graph.global_args,
             escape=graph.escape,
             platform=platform,
-            ignore_list=IgnoreList.build(options.ignore_paths, options.ignore_var_run),
+            ignore_list=ignore_list,
+            roots=roots,
             snapshot_mode=options.snapshot_mode,
             compression=options.compression,
             compression_level=options.compression_level,
@@ -206,6 +215,17 @@ def build(options: BuildOptions) -> BuildResult:
         # the outputs are written: the scratch tree leaves by one rename, and a detached process deletes it
         # (--cleanup waits for the deletion); see kiln.fs.trash
         trash.discard(work, work_root, wait=options.cleanup)
+
+
+def _stage_roots(
+    options: BuildOptions, work_root: Path, context_dir: Path
+) -> tuple[IgnoreList, RootFactory | None]:
+    """chroot: stages under the work dir (None: the default); inplace: in ``/``, once kiln is known safe there."""
+    if options.isolation != "inplace":
+        return IgnoreList.build(options.ignore_paths, options.ignore_var_run), None
+    ignore = inplace_ignore_list(options, work_root, context_dir)
+    check_kiln_survives(ignore, kiln_files())
+    return ignore, InplaceRoots(ignore, options.snapshot_mode, options.image_fs_extract_retry)
 
 
 def _with_labels(image: Image, options: BuildOptions) -> Image:

@@ -1,26 +1,38 @@
-"""A stage's filesystem on disk: the base image unpacked, a snapshotter over it, layers committed from it."""
+"""A stage's filesystem on disk: the base image unpacked, a snapshotter over it, layers committed from it.
+
+Two places for it: a directory under kiln's work dir (``StageRoot``, for --isolation=chroot, where
+RUN is chrooted into it), or ``/`` of kiln's own container (``InplaceRoot``, kaniko's model for
+unprivileged pods: RUN executes directly, so the image must be where the command looks).
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from kiln.compression import Compression
+from kiln.fs.clear import clear_root
 from kiln.fs.ignore import IgnoreList
 from kiln.fs.tarwriter import WrittenLayer
-from kiln.fs.unpack import unpack_layers
-from kiln.oci import FileLayer, Layer, mediatypes
+from kiln.fs.unpack import UnpackOptions, unpack_layers
+from kiln.oci import FileLayer, Image, Layer, mediatypes
 from kiln.snapshot.base import Snapshotter
 from kiln.snapshot.select import open_snapshotter
-from kiln.snapshot.walk import Mode
+from kiln.snapshot.walk import Mode, WalkSnapshotter
+
+log = logging.getLogger(__name__)
 
 
 class StageRoot:
     """One stage's root directory under kiln's work dir."""
 
-    def __init__(self, work: Path, ignore: IgnoreList, mode: Mode, extract_retries: int = 0) -> None:
+    def __init__(
+        self, work: Path, ignore: IgnoreList, mode: Mode, extract_retries: int = 0, base: Path | None = None
+    ) -> None:
         self.work = work
-        self.base = work / "rootfs"
+        self.base = base or work / "rootfs"
         self.layers_dir = work / "layers"
         self.ignore = ignore
         self.mode = mode
@@ -39,6 +51,10 @@ class StageRoot:
         self._snap = open_snapshotter(self.base, self.work / "snap", self.ignore, mode=self.mode)
         self._snap.start()
         return self._snap.root
+
+    def files(self, image: Image) -> Path:
+        """Where the finished stage's files can be read (``COPY --from``) until ``close()``."""
+        return self.root
 
     @property
     def root(self) -> Path:
@@ -63,3 +79,66 @@ class StageRoot:
     def close(self) -> None:
         if self._snap is not None:
             self._snap.close()
+
+
+class InplaceRoot(StageRoot):
+    """The stage's root is ``/``: the base is unpacked over it, snapshots walk it past the ignore list.
+
+    ``clear`` empties ``/`` first (every stage but the first one built, as kaniko's DeleteFilesystem
+    between stages), except ignored paths. Overlay cannot be mounted on ``/``, so snapshots always walk.
+    Once the next stage clears ``/``, a finished stage's files exist only in its image: ``files()``
+    unpacks that image into the stage's work dir the first time a later step reads it.
+    """
+
+    def __init__(
+        self, work: Path, ignore: IgnoreList, mode: Mode, extract_retries: int = 0, *, clear: bool
+    ) -> None:
+        super().__init__(work, ignore, mode, extract_retries, base=Path("/"))
+        self.clear = clear
+        self._saved: Path | None = None
+
+    def unpack(self, layers: Sequence[Layer]) -> None:
+        if self.clear:
+            log.info("clearing / for the next stage (ignored paths stay)")
+            clear_root("/", self.ignore)
+            self.clear = False
+        openers = [layer.open_compressed for layer in layers]
+        options = UnpackOptions(skip=self.ignore)
+        unpack_layers(self.base, openers, retries=self.extract_retries, options=options)  # type: ignore[arg-type]
+
+    def start(self) -> Path:
+        if self.clear:  # FROM scratch: nothing to unpack, but the previous stage's files must go
+            self.unpack(())
+        self._snap = WalkSnapshotter(self.base, self.ignore, self.mode)
+        self._snap.start()
+        return self._snap.root
+
+    def files(self, image: Image) -> Path:
+        if self._saved is None:
+            saved = self.work / "saved"
+            saved.mkdir(parents=True, exist_ok=True)
+            openers = [layer.open_compressed for layer in image.layers()]
+            unpack_layers(saved, openers, retries=self.extract_retries)  # type: ignore[arg-type]
+            self._saved = saved
+        return self._saved
+
+
+class RootFactory(Protocol):
+    """Makes the root of the next stage to build, given that stage's work dir."""
+
+    def __call__(self, work: Path) -> StageRoot: ...
+
+
+class InplaceRoots:
+    """``InplaceRoot`` for each stage: the first one built keeps the container's ``/``, later ones clear it."""
+
+    def __init__(self, ignore: IgnoreList, mode: Mode, extract_retries: int = 0) -> None:
+        self.ignore = ignore
+        self.mode = mode
+        self.extract_retries = extract_retries
+        self._used = False
+
+    def __call__(self, work: Path) -> StageRoot:
+        root = InplaceRoot(work, self.ignore, self.mode, self.extract_retries, clear=self._used)
+        self._used = True
+        return root

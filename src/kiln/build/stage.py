@@ -15,7 +15,7 @@ from pathlib import Path
 from kiln.build.cache.hooks import StageCache, apply_cached
 from kiln.build.cache.layer_cache import LayerCache
 from kiln.build.logs import StepCounter
-from kiln.build.rootfs import StageRoot
+from kiln.build.rootfs import RootFactory, StageRoot
 from kiln.build.state import StageState
 from kiln.build.steps import StageFiles, StepContext, dispatch
 from kiln.dockerfile import GlobalArgs, IgnoreMatcher, Stage, parse_dockerfile
@@ -58,16 +58,20 @@ class StageSettings:
     cache_copy_layers: bool = False
     # the source policy for images named by a base's ONBUILD triggers (raises PolicyError)
     check_triggers: Callable[[Sequence[Instruction], Stage], None] | None = None
+    roots: RootFactory | None = None  # where stages live: None = a dir under the work dir (chroot)
 
 
 @dataclass
 class StageResult:
-    """A built stage: its image and the directory holding its files (for ``COPY --from``)."""
+    """A built stage: its image and where its files are (for ``COPY --from``)."""
 
     image: Image
-    files: Path
     docker: bool
     root: StageRoot
+
+    @property
+    def files(self) -> Path:
+        return self.root.files(self.image)
 
 
 def base_config(base: Image | None, platform: Platform) -> ImageConfig:
@@ -102,7 +106,10 @@ def build_stage(
     counter: StepCounter,
 ) -> StageResult:
     """Build ``stage`` on ``base`` (None = scratch) in ``work``; the caller closes ``result.root``."""
-    root = StageRoot(work, settings.ignore_list, settings.snapshot_mode, settings.extract_retries)
+    if settings.roots is not None:
+        root = settings.roots(work)
+    else:
+        root = StageRoot(work, settings.ignore_list, settings.snapshot_mode, settings.extract_retries)
     try:
         return _build_on(stage, base, docker, settings, root, sources, counter)
     except BaseException:
@@ -209,4 +216,4 @@ def _build_on(
                 scache.after(instruction, state, key, layer, outcome.created_by, hit=False)
     final = replace(state.config, created=settings.created)
     image = new_image(final, tuple(layers), docker)
-    return StageResult(image, files, docker, root)
+    return StageResult(image, docker, root)

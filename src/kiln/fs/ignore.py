@@ -14,6 +14,8 @@ from kiln.fs.safepath import clean
 _GLOB = re.compile(r"[*?\[]")
 _OCTAL = re.compile(rb"\\([0-7]{3})")
 DEFAULT_IGNORED = ("/proc", "/sys", "/dev", "/kaniko", "/etc/mtab")
+# What a container runtime puts into a container's ``/``: with --isolation=inplace it is not the image's.
+RUNTIME_FILES = ("/etc/resolv.conf", "/etc/hosts", "/etc/hostname", "/var/run/secrets")
 
 
 def mount_points(mountinfo: str, root: str) -> tuple[str, ...]:
@@ -104,4 +106,19 @@ class IgnoreList:
         parts = path.split("/")[1:]
         return any(
             len(parts) == len(pattern) and all(map(fnmatchcase, parts, pattern)) for pattern in self._globs
+        )
+
+    def guards(self, path: str) -> bool:
+        """Whether an ignored path lies strictly below the clean path ``path``.
+
+        A directory that guards one must be emptied entry by entry, never removed whole: removing it
+        would remove what the ignore list protects (kiln's work dir, a mounted volume).
+        """
+        prefix = path.rstrip("/") + "/"
+        if any(p.startswith(prefix) for p in self._exact):
+            return True
+        parts = [p for p in path.split("/") if p]
+        return any(
+            len(pattern) > len(parts) and all(map(fnmatchcase, parts, pattern[: len(parts)]))
+            for pattern in self._globs
         )

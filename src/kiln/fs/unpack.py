@@ -24,6 +24,8 @@ from typing import IO
 
 from kiln.compression import Compression, decompress
 from kiln.errors import DigestMismatch, KilnError, LayerError
+from kiln.fs.clear import remove_except
+from kiln.fs.ignore import IgnoreList
 from kiln.fs.safepath import resolve
 
 log = logging.getLogger(__name__)
@@ -35,11 +37,16 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class UnpackOptions:
-    """What the unpacking process may do (it may not be root, or may lack CAP_MKNOD)."""
+    """What the unpacking process may do (it may not be root, or may lack CAP_MKNOD).
+
+    ``skip``: image paths left alone, neither written nor removed (unpacking into ``/`` of kiln's own
+    container with --isolation=inplace: kiln's work dir, volumes, /proc, as kaniko).
+    """
 
     same_owner: bool = field(default_factory=lambda: os.geteuid() == 0)
     devices: bool = field(default_factory=lambda: os.geteuid() == 0)
     xattrs: bool = True
+    skip: IgnoreList | None = None
 
 
 def _entry_name(member: tarfile.TarInfo) -> str:
@@ -59,7 +66,10 @@ def _entry_name(member: tarfile.TarInfo) -> str:
     return "/".join(parts)
 
 
-def _remove(path: Path) -> None:
+def _remove(path: Path, name: str = "", skip: IgnoreList | None = None) -> None:
+    if skip is not None:
+        remove_except(os.fspath(path), "/" + name, skip)
+        return
     try:
         st = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -88,7 +98,7 @@ class _Applier:
     def _check_inside(self, path: Path, name: str) -> None:
         root_s = os.fspath(self.root)
         p = os.fspath(path)
-        if p != root_s and not p.startswith(root_s + os.sep):
+        if p != root_s and not p.startswith(root_s.rstrip(os.sep) + os.sep):
             raise LayerError(f"layer entry {name!r} resolves outside the root")
 
     def mkparents(self, path: Path, name: str) -> None:
@@ -120,6 +130,8 @@ class _Applier:
                 self.set_attrs(self.root, member, "/")
                 continue
             base = name.rpartition("/")[2]
+            if self.skipped(name.rpartition("/")[0] if base.startswith(WHITEOUT) else name):
+                continue  # a whiteout's own victim is spared by _remove
             if base == OPAQUE:
                 self.opaque(name.rpartition("/")[0])
             elif base.startswith(WHITEOUT):
@@ -130,6 +142,10 @@ class _Applier:
             with contextlib.suppress(FileNotFoundError):
                 os.utime(path, (mtime, mtime), follow_symlinks=False)
 
+    def skipped(self, name: str) -> bool:
+        skip = self.options.skip
+        return skip is not None and bool(name) and skip.ignored("/" + name)
+
     def opaque(self, dirname: str) -> None:
         directory = resolve(self.root, dirname) if dirname else self.root
         self._check_inside(directory, dirname + "/" + OPAQUE)
@@ -138,14 +154,14 @@ class _Applier:
         for child in os.listdir(directory):
             key = f"{dirname}/{child}" if dirname else child
             if key not in self.created:
-                _remove(directory / child)
+                _remove(directory / child, key, self.options.skip)
 
     def whiteout(self, name: str, target: str) -> None:
         dirname = name.rpartition("/")[0]
         victim = f"{dirname}/{target}" if dirname else target
         if not target or target in (".", ".."):
             raise LayerError(f"layer entry {name!r} is a malformed whiteout")
-        _remove(self.host_path(victim))
+        _remove(self.host_path(victim), victim, self.options.skip)
 
     def entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo, name: str) -> None:
         path = self.host_path(name)
@@ -154,7 +170,7 @@ class _Applier:
         with contextlib.suppress(FileNotFoundError):
             existing = os.lstat(path)
         if existing is not None and not (member.isdir() and stat.S_ISDIR(existing.st_mode)):
-            _remove(path)
+            _remove(path, name, self.options.skip)
         self.created.add(name)
         if member.isdir():
             if existing is None or not stat.S_ISDIR(existing.st_mode):

@@ -46,6 +46,7 @@ class WalkSnapshotter(Snapshotter):
         if mode not in MODES:
             raise ValueError(f"unknown snapshot mode {mode!r}")
         self._root = Path(root)
+        self._prefix = os.fspath(self._root).rstrip("/")  # "" for "/" (--isolation=inplace)
         self.mode = mode
         self._index: dict[str, _Stat] = {}
         self._hashes: dict[str, bytes] = {}  # full mode: content of files added by earlier snapshots
@@ -101,7 +102,7 @@ class WalkSnapshotter(Snapshotter):
         return before != after
 
     def _rehash(self, path: str) -> bytes:
-        digest = self._hashes[path] = _hash(os.fspath(self._root) + path)
+        digest = self._hashes[path] = _hash(self._prefix + path)
         self._fresh.add(path)
         return digest
 
@@ -110,7 +111,7 @@ class WalkSnapshotter(Snapshotter):
         old_index = self._index
         entries: list[Entry] = []
         self._fresh = set()
-        root = os.fspath(self._root)
+        root = self._prefix
         recreated: set[str] = set()
         for path, new in now.items():
             old = old_index.get(path)

@@ -1,0 +1,88 @@
+"""--isolation=inplace (kaniko's model): the stages live in ``/`` of kiln's own container.
+
+The inplace build runs in a throw-away root (see e2e.throwaway): a tmpfs ``/`` in a private mount
+namespace, with the interpreter, libraries and repository bind-mounted read-only. The same
+Dockerfile built with the default chroot isolation is the reference: both images, pulled back by
+skopeo and unpacked by umoci, must hold the same files (type, mode, owner, content, link target) and
+the same config and history.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from e2e.helpers import check_expectations, options_for, prepare_case, tree, unpack_from_registry
+from e2e.throwaway import REPO, run_in_throwaway_root
+from fixtures.images import PushedImage
+from fixtures.registry import RegistryServer
+from fixtures.tools import require_tool
+from kiln.build.executor import build
+from kiln.errors import UsageError
+
+pytestmark = pytest.mark.privileged
+
+
+def inplace_build(context: Path, dest: str, registry_host: str, base: str, scratch: Path) -> str:
+    require_tool("unshare")
+    argv = [
+        sys.executable, "-m", "kiln.cli", "build", "--isolation=inplace", "--force",
+        "--dockerfile", str(context / "Dockerfile"), "--context", str(context),
+        "--destination", dest, "--insecure-registry", registry_host, "--insecure",
+        "--build-arg", f"BASE={base}", "--kaniko-dir", "/kaniko",
+    ]  # fmt: skip
+    proc = run_in_throwaway_root(argv, scratch, writable=[str(context)], env={"PYTHONDONTWRITEBYTECODE": "1"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_inplace_build_equals_chroot_build(
+    tmp_path: Path, registry_http: RegistryServer, busybox_image: PushedImage
+) -> None:
+    context, expect = prepare_case("inplace", tmp_path)
+    chroot_dest = registry_http.ref("e2e/inplace:chroot")
+    build(
+        options_for(
+            context, tmp_path / "work", registry_http.host, chroot_dest,
+            build_args=(("BASE", busybox_image.ref),),
+        )
+    )  # fmt: skip
+    inplace_dest = registry_http.ref("e2e/inplace:inplace")
+    scratch = tmp_path / "root-mountpoint"
+    log = inplace_build(context, inplace_dest, registry_http.host, busybox_image.ref, scratch)
+    assert "clearing / for the next stage" in log
+    assert os.listdir(scratch) == []  # the throw-away root lived only in the namespace
+
+    inplace_root, inplace_config = unpack_from_registry(inplace_dest, tmp_path / "i")
+    chroot_root, chroot_config = unpack_from_registry(chroot_dest, tmp_path / "c")
+    check_expectations(inplace_root, inplace_config, expect)
+    inplace_tree, chroot_tree = tree(inplace_root), tree(chroot_root)
+    assert len(inplace_tree) > 20
+    assert inplace_tree == chroot_tree
+    assert inplace_config["config"] == chroot_config["config"]
+
+    def history(config: dict[str, object]) -> list[tuple[object, object]]:
+        return [(h["created_by"], h.get("empty_layer", False)) for h in config["history"]]  # type: ignore[attr-defined,index]
+
+    assert history(inplace_config) == history(chroot_config)
+    assert len(inplace_config["rootfs"]["diff_ids"]) == len(chroot_config["rootfs"]["diff_ids"])
+
+
+def test_inplace_refused_outside_a_container(
+    tmp_path: Path, registry_http: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This test machine is itself a container (/.dockerenv): the detection is replaced to say "no",
+    # as on a developer's laptop. The Dockerfile could not harm / even if the refusal failed.
+    import kiln.sandbox.inplace
+
+    monkeypatch.setattr(kiln.sandbox.inplace, "detect_container", lambda *a, **k: False)
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nLABEL a=b\n")
+    options = options_for(context, tmp_path / "work", registry_http.host, None, isolation="inplace")
+    with pytest.raises(UsageError, match="refusing --isolation=inplace outside a container"):
+        build(options)
+    assert REPO.exists()
