@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kiln.build.cache.setup import OpenCache, open_cache
+from kiln.build.image_metadata import with_labels, with_manifest_annotations
 from kiln.build.inplace import check_kiln_survives, inplace_ignore_list, kiln_files
 from kiln.build.logs import StepCounter, run_output
 from kiln.build.options import BuildOptions
@@ -199,9 +200,10 @@ def build(options: BuildOptions) -> BuildResult:
                 stage, base, docker, settings, work / f"stage-{index}", sources, counter
             )
         image = results[graph.target].image
-        image = _with_labels(image, options)
+        image = with_labels(image, options)
         if reproducible:
             image = canonical(image, epoch)
+        image = with_manifest_annotations(image, options)
         pushed = write_outputs(image, options, sources.client)
         log.info("built %s", image.digest())
         return BuildResult(image, image.digest(), pushed)
@@ -226,19 +228,6 @@ def _stage_roots(
     ignore = inplace_ignore_list(options, work_root, context_dir)
     check_kiln_survives(ignore, kiln_files())
     return ignore, InplaceRoots(ignore, options.snapshot_mode, options.image_fs_extract_retry)
-
-
-def _with_labels(image: Image, options: BuildOptions) -> Image:
-    """``--label`` values go on the final image only."""
-    if not options.labels:
-        return image
-    from dataclasses import replace
-
-    from kiln.oci.mutate import with_config
-
-    config = image.config()
-    labels = {**config.config.labels, **dict(options.labels)}
-    return with_config(image, replace(config, config=replace(config.config, labels=labels)))
 
 
 def _now() -> str:

@@ -46,7 +46,8 @@ class BuildOptions:
     current directory, else kept relative so the build resolves it inside the context, as kaniko;
     or an http(s) URL), ``context`` (bare paths made absolute; ``scheme://`` URLs kept),
     ``context_sub_path``, ``git``, ``target``, ``build_args`` (flag order; a bare ``KEY`` was
-    resolved from the environment, or dropped when unset), ``labels``, ``custom_platform``
+    resolved from the environment, or dropped when unset), ``labels``, ``annotations`` and the standard
+    ``image_source``/``image_revision``/``image_created`` (kiln.build.image_metadata), ``custom_platform``
     (normalised ``os/arch[/variant]``, the host's when the flag is empty; also ``platform``),
     ``skip_unused_stages``, ``secrets``, ``source_policy`` (``--allowed-registries`` and co., checked
     before any image is pulled: kiln.build.source_policy).
@@ -87,6 +88,10 @@ class BuildOptions:
     target: str = ""
     build_args: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()  # --annotation: on the image manifest
+    image_source: str = ""  # --image-source: org.opencontainers.image.source (label and annotation)
+    image_revision: str = ""  # --image-revision: org.opencontainers.image.revision
+    image_created: bool = False  # --image-created: org.opencontainers.image.created = the config's time
     custom_platform: str = ""
     skip_unused_stages: bool = False
     secrets: tuple[SecretSource, ...] = ()

@@ -101,12 +101,12 @@ def _build_args(values: tuple[str, ...], environ: Mapping[str, str]) -> tuple[tu
     return tuple(out)
 
 
-def _labels(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+def _labels(values: tuple[str, ...], flag: str = "--label") -> tuple[tuple[str, str], ...]:
     out = []
     for item in values:
         key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"invalid --label {item!r}: expected KEY=VALUE")
+        if not sep or (flag == "--annotation" and not key):
+            raise UsageError(f"invalid {flag} {item!r}: expected KEY=VALUE")
         out.append((key, value))
     return tuple(out)
 
@@ -199,6 +199,7 @@ class _FlagValues:
 
     git: GitOptions
     labels: tuple[tuple[str, str], ...]
+    annotations: tuple[tuple[str, str], ...]
     secrets: tuple[SecretSource, ...]
     cache_ttl: timedelta
     compression: CompressionName
@@ -217,6 +218,7 @@ def _flag_values(p: Mapping[str, Any]) -> _FlagValues:
     return _FlagValues(
         git=parse_git_options(p["git"]),
         labels=_labels(tuple(p["label"])),
+        annotations=_labels(tuple(p["annotation"]), "--annotation"),
         secrets=_secrets(tuple(p["secret"])),
         cache_ttl=parse_duration(p["cache_ttl"], "--cache-ttl"),
         compression=compression,
@@ -287,6 +289,10 @@ def executor_options(
         target=p["target"],
         build_args=build_args,
         labels=values.labels,
+        annotations=values.annotations,
+        image_source=p["image_source"],
+        image_revision=p["image_revision"],
+        image_created=p["image_created"],
         custom_platform=platform,
         skip_unused_stages=p["skip_unused_stages"],
         secrets=values.secrets,

@@ -42,6 +42,10 @@ KILN_EXTRAS = (
     "digests-from",
     "legacy-manifest-list",
     "index-annotations",
+    "annotation",
+    "image-source",
+    "image-revision",
+    "image-created",
 )
 # how values of non-scalar flags are written
 VALUE_SYNTAX: dict[str, str] = {
@@ -52,6 +56,7 @@ VALUE_SYNTAX: dict[str, str] = {
     "cache-ttl": "duration",
     "build-arg": "KEY[=VALUE] (list)",
     "label": "KEY=VALUE (list)",
+    "annotation": "KEY=VALUE (list)",
     "secret": "id=..,src=.. or id=..,env=.. (list)",
     "allowed-registries": "glob[,glob] (list)",
     "denied-registries": "glob[,glob] (list)",
@@ -220,6 +225,14 @@ def executor_flags(f: F) -> F:
         bool_flag("--ignore-var-run", True, "leave /var/run out of snapshots"),
         bool_flag("--whitelist-var-run", True, "deprecated: use --ignore-var-run", hidden=True),
         multi_flag("--label", help="KEY=VALUE label for the image"),
+        multi_flag("--annotation", help="KEY=VALUE annotation on the image manifest"),
+        string_flag("--image-source", help="URL: org.opencontainers.image.source label and annotation"),
+        string_flag("--image-revision", help="org.opencontainers.image.revision label and annotation"),
+        bool_flag(
+            "--image-created",
+            False,
+            "org.opencontainers.image.created label and annotation (the config's time)",
+        ),
         bool_flag("--skip-unused-stages", False, "build only the stages the target needs"),
         bool_flag("--use-new-run", False, "experimental RUN snapshotting"),
         multi_flag(
