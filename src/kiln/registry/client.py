@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO
 from urllib.parse import urlencode, urljoin
@@ -220,6 +220,13 @@ class RegistryClient:
 
     def put_manifest(self, ref: Reference, raw: bytes, media_type: str) -> Digest:
         """PUT a manifest under the reference's tag (or digest); returns the digest of ``raw``."""
+        return self.put_manifest_answer(ref, raw, media_type)[0]
+
+    def put_manifest_answer(
+        self, ref: Reference, raw: bytes, media_type: str
+    ) -> tuple[Digest, Mapping[str, str]]:
+        """``put_manifest`` that also returns the answer's headers (``OCI-Subject``: the registry indexed the
+        manifest's ``subject`` for the referrers API)."""
         repo = ref.context()
         digest = Digest.of_bytes(raw)
         resp = self.transport.request(
@@ -241,7 +248,7 @@ class RegistryClient:
                 code="MANIFEST_INVALID",
                 hint="the registry rewrote the manifest; pull it by tag to see what it holds",
             )
-        return digest
+        return digest, resp.headers
 
     # -- blobs -----------------------------------------------------------------------------------------------
     def blob_exists(self, repo: Repository, digest: Digest, *, push: bool = True) -> bool:
