@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kiln.build.attest import publish_provenance, subject_names
 from kiln.build.cache.setup import OpenCache, open_cache
 from kiln.build.image_metadata import with_labels, with_manifest_annotations
 from kiln.build.inplace import check_kiln_survives, inplace_ignore_list, kiln_files
 from kiln.build.logs import StepCounter, run_output
 from kiln.build.options import BuildOptions
 from kiln.build.outputs import write_outputs
+from kiln.build.provenance import (
+    ProvenanceFacts,
+    context_origin,
+    dockerfile_digest,
+    resolved_images,
+)
 from kiln.build.rootfs import InplaceRoots, RootFactory
 from kiln.build.source_policy import check_cache_repo, check_plan, onbuild_check
 from kiln.build.sources import ImageSources, read_secrets
@@ -127,6 +135,7 @@ def stages_to_build(graph: StageGraph, skip_unused: bool) -> list[int]:
 
 
 def build(options: BuildOptions) -> BuildResult:
+    started = _rfc3339_now()
     work_root = Path(options.work_dir or tempfile.mkdtemp(prefix="kiln-"))
     work_root.mkdir(parents=True, exist_ok=True)
     if trash.pending(trash.trash_dir(work_root)):
@@ -205,6 +214,22 @@ def build(options: BuildOptions) -> BuildResult:
             image = canonical(image, epoch)
         image = with_manifest_annotations(image, options)
         pushed = write_outputs(image, options, sources.client)
+        if options.generate_provenance:
+            facts = ProvenanceFacts(
+                invocation_id=str(uuid.uuid4()),
+                started_on=started,
+                finished_on=_rfc3339_now(),
+                dockerfile_digest=dockerfile_digest(options, context_dir, text),
+                images=resolved_images(
+                    ((name, plat, img.digest()) for name, plat, img in sources.pulled()),
+                    (graph.stages[i].base for i in order if graph.stages[i].base_stage is None),
+                ),
+                context=context_origin(options, context_dir),
+                subjects=subject_names(options, pushed),
+                image_digest=image.digest(),
+                platform=str(platform),
+            )
+            publish_provenance(image, options, sources.client, pushed, facts, list(settings.secrets.values()))
         log.info("built %s", image.digest())
         return BuildResult(image, image.digest(), pushed)
     finally:
@@ -228,6 +253,10 @@ def _stage_roots(
     ignore = inplace_ignore_list(options, work_root, context_dir)
     check_kiln_survives(ignore, kiln_files())
     return ignore, InplaceRoots(ignore, options.snapshot_mode, options.image_fs_extract_retry)
+
+
+def _rfc3339_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _now() -> str:

@@ -54,7 +54,8 @@ class BuildOptions:
 
     Where the image goes: ``destinations`` (never empty unless ``no_push``), ``no_push``
     (``KANIKO_NO_PUSH`` applied), the outputs ``tar_path``, ``oci_layout_path`` and the three digest
-    files (absolute paths, or "" when not wanted), push behaviour flags. Multi-arch (docs/ci/multi-arch.md):
+    files (absolute paths, or "" when not wanted), push behaviour flags, ``generate_provenance``
+    (a SLSA provenance statement attached to the pushed image and the layout: build/attest.py). Multi-arch (docs/ci/multi-arch.md):
     ``push_by_digest`` leaves the destinations' tags alone; ``publish_index`` merges this image with the
     ``digests_from`` images into an index at the destinations (digest files then name the index).
 
@@ -112,6 +113,7 @@ class BuildOptions:
     digests_from: tuple[str, ...] = ()  # digest files/directories of the other platforms' builds
     legacy_manifest_list: bool = False  # the published index is a Docker manifest list
     index_annotations: tuple[tuple[str, str], ...] = ()
+    generate_provenance: bool = False
 
     # How layers are made
     snapshot_mode: SnapshotMode = "full"

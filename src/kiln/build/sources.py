@@ -38,7 +38,7 @@ class ImageSources:
         self.results = results
         self.graph = graph
         self._client: RegistryClient | None = None
-        self._pulled: dict[str, Image] = {}
+        self._pulled: dict[tuple[str, str], Image] = {}
         self._unpacked: dict[str, Path] = {}
 
     @property
@@ -52,7 +52,7 @@ class ImageSources:
             self._client.close()
 
     def pull(self, name: str, platform: Platform, where: Location | None, what: str = "image") -> Image:
-        key = f"{name}|{platform}"
+        key = (name, str(platform))
         if key not in self._pulled:
             check_image(self.options, name, what, where)  # again here: names only known at run time
             try:
@@ -64,6 +64,10 @@ class ImageSources:
                     f"cannot use image {name!r}: {err.message}", location=where, hint=err.hint
                 ) from None
         return self._pulled[key]
+
+    def pulled(self) -> list[tuple[str, str, Image]]:
+        """Every image pulled so far, once: (name as written, platform, image); what provenance records."""
+        return [(name, platform, image) for (name, platform), image in self._pulled.items()]
 
     def base_of(self, stage: Stage) -> tuple[Image | None, bool]:
         """The stage's base image (None for scratch) and whether the result is Docker-typed."""

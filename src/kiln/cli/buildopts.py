@@ -311,6 +311,7 @@ def executor_options(
         digests_from=tuple(_absolute(d, cwd) for d in p["digests_from"]),
         legacy_manifest_list=p["legacy_manifest_list"],
         index_annotations=index_annotations,
+        generate_provenance=p["generate_provenance"],
         snapshot_mode=p["snapshot_mode"],
         single_snapshot=p["single_snapshot"],
         reproducible=p["reproducible"],

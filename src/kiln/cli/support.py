@@ -20,7 +20,6 @@ NOT_SUPPORTED_YET: Mapping[str, str] = {
     "compressed-caching": "uncompressed cache layers",
     "use-new-run": "the experimental RUN snapshotter",
     "force-build-metadata": "layers for metadata-only steps",
-    "generate-provenance": "provenance attestations",
 }
 
 # command name -> the feature that will implement it
