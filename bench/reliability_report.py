@@ -74,6 +74,82 @@ def load_row(load: list[dict[str, Any]]) -> str:
     )
 
 
+# What an attempt did where "refused" / "resolved inside the rootfs" says too little.
+ATTEMPT_NOTES = {
+    "fill-dev-shm": "stopped at /dev/shm's 64 MB tmpfs limit",
+    "fill-dev": "stopped at /dev's 64 MB tmpfs limit",
+    "mknod-host-disk-read": "the node is made (CAP_MKNOD, as in Docker) but cannot be opened: the rootfs is nodev",
+    "mknod-host-disk-write": "same",
+    "mknod-dev-mem-read": "same",
+    "mknod-in-dev": "same (/dev is a nodev tmpfs)",
+    "reboot": "no CAP_SYS_BOOT (and inside a PID namespace reboot(2) would only end the RUN)",
+    "RUN refused by kiln": "the stacked mounts left no place for /etc/hosts' stub: one-line error, exit 1",
+    "kill-parent": "the RUN's parent is the namespace's init: the kernel drops SIGKILL sent to it from inside",
+    "kill-pid-1": "same: init of the RUN's PID namespace, not the host's",
+    "kill-everything": "killed every process of the RUN's PID namespace but the shell itself; nothing else",
+    "fork-storm-100-left-running": "100 processes left running: killed with the namespace when the RUN ended",
+    "setsid-daemon": "left running in a new session: killed with the namespace",
+    "nohup-daemon": "left running: killed with the namespace",
+    "fill-tmp-300mb": "written to the rootfs's /tmp (kiln's work dir; it is in the layer)",
+    "leave-a-fifo": "a FIFO in the layer; kiln records it without opening it",
+    "classic-chroot-escape": "climbed to the RUN's root: after pivot_root the host is not in the namespace",
+    "chroot-then-climb": "climbed to the RUN's root, not further",
+    "write-through-rw-bind": "written to the bind's throw-away overlay; the context is unchanged",
+    "plant-copy-symlinks": "COPY, WORKDIR, cache and secret mounts through them landed inside the rootfs",
+    "write-under-dev-link": "kiln mounted /dev's tmpfs on the link's target inside the rootfs",
+    "write-under-run-link": "the tmpfs/secret mounts landed on the link's target inside the rootfs",
+}
+
+
+def isolation_row(records: list[dict[str, Any]]) -> str:
+    if not records:
+        return "| isolation of RUN | not measured (needs root) | - |"
+    attempts = sum(r["attempts"] for r in records)
+    changes = sum(r["host_changes"] for r in records)
+    blocked = sum(r["blocked"] for r in records)
+    return (
+        f"| isolation of RUN (chroot) | {attempts} escape attempts over {len(records)} builds (hostile Dockerfile, "
+        "base images with /proc, /dev, /sys, /etc/hosts... linked out of the root, reboot) | "
+        f"{blocked} refused by the kernel or kiln, the rest stayed inside the rootfs; **{changes} host changes**; "
+        "kiln alive, no process outlived a build |"
+    )
+
+
+def isolation_section(records: list[dict[str, Any]]) -> list[str]:
+    if not records:
+        return []
+    lines = [
+        "## Isolation of RUN (chroot mode)",
+        "",
+        "`tests/reliability/test_isolation.py` builds hostile Dockerfiles with a real `executor` (default",
+        "isolation, busybox base) and hashes the host before and after: a sentinel tree outside kiln's work dir",
+        "(the target of every attempt, holding a secret), the rest of the test's tmp dir (build context and the",
+        "TMPDIR kiln runs with), `/etc`, kiln's `src/`, the hostname, `kernel.sysrq`, KSM's `run`, and the mount",
+        "table. A host `sleep` must survive `kill -9` by its pid, no process started in a RUN may outlive the",
+        "build, the executor must exit by itself without a traceback, and neither the secret nor the host's",
+        "`/etc/shadow` may reach the image. Each attempt is `hostile/attacks.sh`; rc 0 means the command did what",
+        "it asked *inside the rootfs* (e.g. a symlink to `/etc` resolves to the image's `/etc`), anything else",
+        "means it was refused. Not attempted: an unbounded fork bomb (kiln sets no pids cgroup limit and this",
+        "2-core machine is shared: it would take other jobs down; 100 processes left running are tried instead)",
+        "and filling the disk (300 MB are written to the rootfs's `/tmp`).",
+        "",
+        "| build | attempts | refused | host changes | build exit |",
+        "|---|---|---|---|---|",
+    ]
+    for r in records:
+        lines.append(
+            f"| {r['name']} | {r['attempts']} | {r['blocked']} | {r['host_changes']} | {r['build_exit']} |"
+        )
+    lines += ["", "| attempt | rc |", "|---|---|"]
+    for r in records:
+        for name, rc in sorted(r["results"].items()):
+            outcome = "refused" if rc != 0 else "resolved inside the rootfs"
+            outcome = ATTEMPT_NOTES.get(name, outcome)
+            lines.append(f"| {name} | {rc}: {outcome} |")
+    lines.append("")
+    return lines
+
+
 def render(records: list[dict[str, Any]], examples: int, status: int, seconds: float, summary: str) -> str:
     by: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
@@ -110,7 +186,7 @@ def render(records: list[dict[str, Any]], examples: int, status: int, seconds: f
         f"| secrets | {planted} planted secret forms, {sum(r['outputs_searched'] for r in sec)} outputs, "
         f"{sum(r['bytes_searched'] for r in sec)} bytes searched | **{found} found** |",
         load_row(by["load"]),
-        "| isolation of RUN | not measured yet | - |",
+        isolation_row(by["isolation"]),
         "",
         "## Registry faults",
         "",
@@ -159,7 +235,7 @@ def render(records: list[dict[str, Any]], examples: int, status: int, seconds: f
             f"- {r['name']}: {r['planted']} secret forms (raw, base64, `user:password` base64, URL-quoted) over "
             f"{r['runs']} runs; {r['outputs_searched']} outputs, {r['bytes_searched']} bytes searched; found {r['found']}."
         )
-    lines += ["", DEFECTS]
+    lines += ["", *isolation_section(by["isolation"]), DEFECTS]
     return "\n".join(lines).rstrip() + "\n"
 
 
