@@ -219,3 +219,22 @@ def test_git_context_records_url_ref_and_checked_out_commit(tmp_path: Path) -> N
     assert context_origin(options, clone) == ContextOrigin(
         "git+https://git.example/org/app.git@refs/heads/main", head
     )
+
+
+def test_declared_source_and_revision_fill_in_when_kiln_sees_no_commit(tmp_path: Path) -> None:
+    options = BuildOptions(
+        context=str(tmp_path),
+        image_source="https://ci-token:abc@git.example/group/app",
+        image_revision="0123456789abcdef0123456789abcdef01234567",
+    )
+    origin = context_origin(options, tmp_path)
+    assert origin == ContextOrigin(
+        "https://git.example/group/app", "0123456789abcdef0123456789abcdef01234567", declared=True
+    )
+    doc = statement(_facts(context=origin), options)
+    context = doc["predicate"]["buildDefinition"]["resolvedDependencies"][1]
+    assert context["annotations"] == {"declaredBy": "--image-source/--image-revision"}
+    not_a_commit = BuildOptions(
+        context=str(tmp_path), image_source="https://x.example/a", image_revision="v1.2"
+    )
+    assert context_origin(not_a_commit, tmp_path) == ContextOrigin(f"file://{tmp_path}")

@@ -31,6 +31,7 @@ REDACTED = "<redacted>"
 SECRET_NAME = re.compile(r"(?i)(pass|pwd|secret|token|key|cred|auth|private|cert|sign|session|cookie)")
 
 DependencyRole = Literal["base", "copy-from"]
+_COMMIT = re.compile(r"^[0-9a-fA-F]{7,64}$")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class ContextOrigin:
 
     uri: str
     git_commit: str = ""
+    declared: bool = False  # taken from --image-source/--image-revision, not seen by kiln itself
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,8 @@ def resolved_dependencies(facts: ProvenanceFacts, options: BuildOptions) -> list
     context: dict[str, Any] = {"uri": facts.context.uri, "name": "context"}
     if facts.context.git_commit:
         context["digest"] = {"gitCommit": facts.context.git_commit}
+    if facts.context.declared:
+        context["annotations"] = {"declaredBy": "--image-source/--image-revision"}
     deps.append(context)
     seen: set[tuple[str, str, Digest]] = set()
     for image in facts.images:
@@ -217,6 +221,16 @@ def resolved_images(
 
 
 def context_origin(options: BuildOptions, context_dir: Path) -> ContextOrigin:
+    """What kiln saw of the context; when it saw no commit, what ``--image-source``/``--image-revision``
+    declare (a CI adapter fills them from the platform), marked as declared."""
+    seen = _observed_origin(options, context_dir)
+    if seen.git_commit or not _COMMIT.match(options.image_revision):
+        return seen
+    uri = public_url(options.image_source) if options.image_source else seen.uri
+    return ContextOrigin(uri, options.image_revision.lower(), declared=True)
+
+
+def _observed_origin(options: BuildOptions, context_dir: Path) -> ContextOrigin:
     """A git context: its URL (no credentials) and the commit checked out. A local directory inside a git
     work tree: its ``origin`` remote (no credentials; else the directory) and HEAD. Anything else: the
     context URL without userinfo or query (kiln does not hash fetched archives)."""

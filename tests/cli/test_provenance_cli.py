@@ -1,0 +1,65 @@
+"""``kiln build --generate-provenance`` from the command line: the flag reaches the build, the statement
+lands on the real registry (fallback tag) and in the layout, and no secret shows in output or statement."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from fixtures.images import PushedImage
+from fixtures.registry import RegistryServer
+from fixtures.tools import run_tool, skopeo_inspect
+from kiln.build.attest import layout_sibling
+from kiln.cli.main import kiln
+
+ARG_SECRET = "s3cr3t-value"
+ENV_SECRET = "env-secret-value-42"
+
+
+def test_kiln_build_generate_provenance_pushes_and_keeps_secrets_out(
+    tmp_path: Path, busybox_image: PushedImage, registry_http: RegistryServer
+) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a.txt").write_text("a\n")
+    (ctx / "Dockerfile").write_text(f"FROM {busybox_image.ref}\nARG PASSWORD\nCOPY a.txt /a.txt\n")
+    dest = registry_http.ref("cli-prov/app:1")
+    layout = tmp_path / "out" / "oci"
+    result = CliRunner(env={"MY_TOKEN": ENV_SECRET}).invoke(
+        kiln,
+        ["build", "-c", str(ctx), "-d", dest, "--insecure-registry", registry_http.host,
+         "--kaniko-dir", str(tmp_path / "k"), "--generate-provenance", "--oci-layout-path", str(layout),
+         "--build-arg", f"PASSWORD={ARG_SECRET}", "--secret", "id=tok,env=MY_TOKEN",
+         "--verbosity", "debug", "--log-format", "text"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert ARG_SECRET not in result.output and ENV_SECRET not in result.output
+    assert "attached provenance" in result.output
+    digest = skopeo_inspect(dest)["Digest"]
+    index = skopeo_inspect(f"{dest.rsplit(':', 1)[0]}:sha256-{digest.split(':')[1]}", raw=True)
+    assert [m["artifactType"] for m in index["manifests"]] == ["application/vnd.in-toto+json"]
+    statement = layout_sibling(str(layout)).read_bytes()
+    assert ARG_SECRET.encode() not in statement and ENV_SECRET.encode() not in statement
+    assert b"MY_TOKEN" not in statement
+    doc = json.loads(statement)
+    assert doc["subject"][0]["digest"]["sha256"] == digest.split(":")[1]
+    assert doc["predicate"]["buildDefinition"]["externalParameters"]["secrets"] == ["tok"]
+    # the named image still reads from the two-manifest layout
+    config = json.loads(run_tool(["skopeo", "inspect", "--config", "--raw", f"oci:{layout}:{dest}"]).stdout)
+    assert config["os"] == "linux"
+
+
+def test_generate_provenance_with_nowhere_to_put_it_warns(tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\nLABEL a=b\n")
+    result = CliRunner().invoke(
+        kiln,
+        ["build", "--no-push", "-c", str(ctx), "--kaniko-dir", str(tmp_path / "k"), "--generate-provenance",
+         "--tar-path", str(tmp_path / "image.tar"), "--log-format", "text"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "docker-load tarballs have no place for provenance" in result.output
+    assert "provenance not kept" in result.output
