@@ -284,3 +284,31 @@ def test_push_with_the_default_cache_repo(
     with urllib.request.urlopen(url, timeout=10) as resp:
         tags = json.loads(resp.read())["tags"]
     assert len(tags) == 3 and all(len(t) == 64 for t in tags)  # one entry per RUN, tagged by key hex
+
+
+def test_copy_parents_is_keyed_by_matches_and_parent_dirs(
+    builder: Builder, busybox_image: PushedImage
+) -> None:
+    dockerfile = f"FROM {busybox_image.ref}\nCOPY --parents ./src/./pkg/**/*.txt /app/\nRUN {RANDOM} > /r\n"
+    context = _context(builder.tmp, dockerfile)
+    (context / "src" / "pkg" / "deep").mkdir(parents=True)
+    (context / "src" / "pkg" / "deep" / "a.txt").write_text("a\n")
+    (context / "src" / "pkg" / "other.md").write_text("not matched\n")
+    cold, hits, misses, _ = builder.build(context, cache_copy_layers=True)
+    assert (hits, misses) == (0, 2)
+    warm, hits, misses, _ = builder.build(context, cache_copy_layers=True)
+    assert (hits, misses, warm) == (2, 0, cold)
+
+    (context / "src" / "pkg" / "other.md").write_text("changed, but not copied\n")
+    layers, hits, misses, _ = builder.build(context, cache_copy_layers=True)
+    assert (hits, misses, layers) == (2, 0, cold)
+
+    (context / "src" / "pkg" / "deep").chmod(0o750)  # a recreated parent's mode is part of the layer
+    layers, hits, misses, _ = builder.build(context, cache_copy_layers=True)
+    assert (hits, misses) == (0, 2)
+    assert layers[-2] != cold[-2]
+
+    (context / "src" / "pkg" / "new.txt").write_text("a new match\n")
+    again, hits, misses, _ = builder.build(context, cache_copy_layers=True)
+    assert (hits, misses) == (0, 2)
+    assert again[-2] != layers[-2]

@@ -18,13 +18,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiln.build.cache.key import base_key, source_digest, step_key
+from kiln.build.cache.key import base_key, shallow_entries, source_digest, step_key
 from kiln.build.cache.layer_cache import LayerCache
 from kiln.build.cache.store import CacheEntry
 from kiln.build.state import StageState
 from kiln.build.steps.base import StepContext
 from kiln.build.steps.copy import Copier
-from kiln.build.steps.sources import match_sources
+from kiln.build.steps.sources import kept_parents, match_parents, match_sources, split_pivot
 from kiln.digest import Digest
 from kiln.dockerfile import PROXY_ARGS
 from kiln.dockerfile.instructions import Copy, Instruction, Run
@@ -79,13 +79,9 @@ class StageCache:
         if isinstance(instruction, Run):
             return self.run_layers and not instruction.mounts
         if isinstance(instruction, Copy):
-            # ADD (URLs, archives, git), --exclude, --parents and here-documents are not keyed yet
+            # ADD (URLs, archives, git), --exclude and here-documents are not keyed yet
             plain = all(instruction.heredoc_for(s) is None for s in instruction.sources)
-            return (
-                self.copy_layers
-                and plain
-                and not (instruction.is_add or instruction.excludes or instruction.parents)
-            )
+            return self.copy_layers and plain and not (instruction.is_add or instruction.excludes)
         return False
 
     def _copy_key(self, ins: Copy, ctx: StepContext) -> Digest:
@@ -98,9 +94,21 @@ class StageCache:
             root = ctx.context_dir
             if ctx.ignore is not None:
                 ignored = Copier(state.root, None, False, None, root, ctx.ignore).excluded_rel
-        matched = [(s, match_sources(root, s, ignored)) for s in expanded.sources]
+        extra = {"kind": "copy", "from": expanded.from_ or ""}
+        if expanded.parents:
+            # the instruction text holds each pivot; the paths matched and the parents recreated count too
+            matched: list[tuple[str, list[str]]] = []
+            parents: set[str] = set()
+            for source in expanded.sources:
+                pivot, pattern = split_pivot(source)
+                found = match_parents(root, pivot, pattern, ignored)
+                matched.append((source, found))
+                parents.update(p for m in found for p in kept_parents(m, pivot))
+            extra["parents"] = json.dumps(shallow_entries(root, sorted(parents)))
+        else:
+            matched = [(s, match_sources(root, s, ignored)) for s in expanded.sources]
         digest = source_digest(root, matched, ignored)
-        return self._key(ins, state, {"kind": "copy", "from": expanded.from_ or ""}, digest)
+        return self._key(ins, state, extra, digest)
 
     def before(self, instruction: Instruction, ctx: StepContext) -> tuple[Digest | None, CacheEntry | None]:
         """The step's key (None when the step does not use the cache) and the cached entry, if any."""

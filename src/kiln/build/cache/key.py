@@ -112,6 +112,15 @@ def _entry(root: Path, rel: str) -> SourceEntry:
     return SourceEntry(rel, "other", mode, info.st_uid, info.st_gid, str(stat.S_IFMT(info.st_mode)))
 
 
+def shallow_entries(root: Path, paths: Sequence[str]) -> list[list[object]]:
+    """Name, type, mode, owner (and content) of each path itself, its children not walked.
+
+    For directories whose metadata a step copies without their content: ``COPY --parents``
+    recreates the parents of each match.
+    """
+    return [_entry(root, rel).as_list() for rel in paths]
+
+
 def source_entries(
     root: Path, matched: Sequence[str], ignored: Ignored | None = None
 ) -> Iterator[SourceEntry]:

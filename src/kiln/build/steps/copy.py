@@ -18,7 +18,16 @@ from pathlib import Path
 
 from kiln.build.steps import archives, chmod
 from kiln.build.steps.base import Outcome, StepContext
-from kiln.build.steps.sources import absolute_dest, destination_is_dir, match_sources, place
+from kiln.build.steps.sources import (
+    absolute_dest,
+    destination_is_dir,
+    kept_parents,
+    kept_path,
+    match_parents,
+    match_sources,
+    place,
+    split_pivot,
+)
 from kiln.context.scrub import scrub_url
 from kiln.dockerfile import IgnoreMatcher, expand_word
 from kiln.dockerfile.instructions import Copy
@@ -174,8 +183,12 @@ def copy_step(ins: Copy, ctx: StepContext) -> Outcome:
     except KilnError as err:
         raise BuildStepError(f"{keyword} --chown={ins.chown}: {err.message}", location=ins.location) from None
     mode = parse_chmod(ins.chmod, ins)
-    if ins.parents:
-        raise BuildStepError(f"{keyword} --parents is not supported by kiln yet", location=ins.location)
+    if ins.parents and ins.is_add:
+        raise BuildStepError(
+            "ADD --parents is not supported: BuildKit defines --parents for COPY only",
+            location=ins.location,
+            hint="use COPY --parents for local files",
+        )
     ignored: Callable[[str], bool] | None = None
     if ins.from_:
         src_root = ctx.sources.root_of(ins.from_)
@@ -208,13 +221,19 @@ def _do_copy(
     keyword = "ADD" if ins.is_add else "COPY"
     matches: list[tuple[str, bool]] = []
     specials: list[str] = []
+    parents: list[tuple[str, list[str]]] = []
     for source in ins.sources:
         if ins.heredoc_for(source) is not None or (
             ins.is_add and (archives.is_remote(source) or archives.is_git(source))
         ):
             specials.append(source)
             continue
-        found = match_sources(src_root, source, ignored)
+        if ins.parents:
+            pivot, pattern = split_pivot(source)
+            found = match_parents(src_root, pivot, pattern, ignored)
+            parents.append((pivot, found))
+        else:
+            found = match_sources(src_root, source, ignored)
         if not found:
             where = f"stage or image {ins.from_!r}" if ins.from_ else "the build context"
             raise BuildStepError(
@@ -222,12 +241,14 @@ def _do_copy(
                 location=ins.location,
                 hint=None if ins.from_ else "paths are relative to the context; check .dockerignore",
             )
+        if ins.parents:
+            continue
         for rel in found:
             host = safepath.resolve(src_root, rel) if rel else src_root
             matches.append((rel, host.is_dir()))
     count = len(matches) + len(specials)
     existing = safepath.resolve(ctx.state.root, dest)
-    as_dir = destination_is_dir(dest, count, existing.is_dir())
+    as_dir = ins.parents or destination_is_dir(dest, count, existing.is_dir())
     for source in specials:
         doc = ins.heredoc_for(source)
         if doc is not None:
@@ -255,3 +276,37 @@ def _do_copy(
         else:
             copier.make_parents(placement.dest)
             copier.copy(host, placement.dest)
+    if parents:
+        _copy_parents(copier, src_root, parents, dest.rstrip("/") or "/")
+
+
+def _copy_parents(copier: Copier, src_root: Path, sources: list[tuple[str, list[str]]], base: str) -> None:
+    """``--parents``: each match at ``base/<its path below the pivot>``, parent directories included.
+
+    The parents get their source directories' metadata (owner policy and --chmod as for any copied
+    directory), applied last so that copying into them does not leave their times changed.
+    """
+    copier.make_dir(base)
+    parent_dirs: dict[str, Path] = {}
+    for pivot, found in sources:
+        copied: set[str] = set()
+        for match in found:
+            if any(match.startswith(done + "/") for done in copied):
+                continue  # inside a directory this source already copied whole (``**`` matches both)
+            host = safepath.resolve(src_root, match) if match else src_root
+            keep = kept_path(match, pivot)
+            if not keep:
+                copier.source_base = host
+                copier.copy_children(host, base)
+                copied.add(match)
+                continue
+            for parent in kept_parents(match, pivot):
+                image_parent = posixpath.join(base, kept_path(parent, pivot))
+                copier.make_dir(image_parent)
+                parent_dirs[image_parent] = safepath.resolve(src_root, parent)
+            copier.source_base = host.parent
+            copier.copy(host, posixpath.join(base, keep))
+            if host.is_dir() and not host.is_symlink():
+                copied.add(match)
+    for image_parent in sorted(parent_dirs, key=lambda p: -p.count("/")):
+        copier.finish(copier.host(image_parent, True), parent_dirs[image_parent].stat())

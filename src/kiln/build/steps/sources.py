@@ -5,6 +5,10 @@
 * The destination is a directory when it ends in ``/``, when there are several sources (or a glob
   matched several), or when it already is a directory in the rootfs; otherwise it is the file name.
 * Context paths excluded by .dockerignore do not exist for COPY.
+* ``COPY --parents`` (BuildKit, Dockerfile 1.7-labs, stable syntax since): each match keeps its path
+  relative to the source root below the destination, or relative to a ``/./`` pivot in the source
+  when there is one (rsync's ``--relative``: ``./x/./y/*.txt`` keeps ``y/...``); ``**`` matches any
+  number of path components, none included; the destination is always a directory.
 """
 
 from __future__ import annotations
@@ -55,6 +59,75 @@ def match_sources(root: Path, pattern: str, ignored: Ignored | None = None) -> l
             nxt.extend(posixpath.join(base, n) if base else n for n in names if fnmatchcase(n, part))
         found = nxt
     return [p for p in found if ignored is None or not ignored(p)]
+
+
+PIVOT = "/./"
+
+
+def split_pivot(source: str) -> tuple[str, str]:
+    """``--parents``: (the directory kept paths are relative to, the pattern below it), both clean.
+
+    The first ``/./`` in the source is the pivot; without one it is the source root (``""``). A leading
+    ``./`` is only the usual relative marker.
+    """
+    head, sep, tail = source.partition(PIVOT)
+    if not sep:
+        return "", safepath.clean(source).lstrip("/")
+    return safepath.clean(head).lstrip("/"), safepath.clean(tail).lstrip("/")
+
+
+def match_parents(root: Path, pivot: str, pattern: str, ignored: Ignored | None = None) -> list[str]:
+    """Paths below ``root`` matching ``pivot/pattern`` where ``**`` spans any number of components."""
+    found = [pivot]
+    if pivot and not os.path.lexists(safepath.resolve(root, pivot)):
+        return []
+    for part in pattern.split("/") if pattern else []:
+        nxt: list[str] = []
+        for base in found:
+            if part == "**":
+                nxt.append(base)
+                nxt.extend(_descendants(root, base))
+                continue
+            if not has_glob(part):
+                candidate = posixpath.join(base, part) if base else part
+                if os.path.lexists(safepath.resolve(root, candidate)):
+                    nxt.append(candidate)
+                continue
+            directory = safepath.resolve(root, base) if base else root
+            try:
+                names = sorted(os.listdir(directory))
+            except OSError:
+                continue
+            nxt.extend(posixpath.join(base, n) if base else n for n in names if fnmatchcase(n, part))
+        found = list(dict.fromkeys(nxt))
+    return sorted(p for p in found if ignored is None or not p or not ignored(p))
+
+
+def _descendants(root: Path, base: str) -> list[str]:
+    """Every path below ``base`` (symlinks not followed), sorted."""
+    top = safepath.resolve(root, base) if base else root
+    if not top.is_dir():
+        return []
+    out = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        rel_dir = os.path.relpath(dirpath, top)
+        for name in dirnames + filenames:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            out.append(posixpath.join(base, rel) if base else rel)
+    return sorted(out)
+
+
+def kept_path(match: str, pivot: str) -> str:
+    """``--parents``: the part of ``match`` that is recreated below the destination (``""``: the pivot)."""
+    if match == pivot:
+        return ""
+    return posixpath.relpath(match, pivot) if pivot else match
+
+
+def kept_parents(match: str, pivot: str) -> list[str]:
+    """``--parents``: the source directories between the pivot and ``match`` (outermost first)."""
+    parts = kept_path(match, pivot).split("/")
+    return [posixpath.join(pivot, *parts[:i]) for i in range(1, len(parts))]
 
 
 @dataclass(frozen=True)
