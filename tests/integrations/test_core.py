@@ -17,7 +17,7 @@ from kiln.integrations.dockerconfig import (
     registry_key,
     write_docker_config,
 )
-from kiln.integrations.request import ExecutorRequest, parse_bool, split_list, split_words
+from kiln.integrations.request import ExecutorRequest, parse_bool, public_url, split_list, split_words
 from kiln.registry.keychain import DockerConfigProvider
 
 
@@ -76,6 +76,7 @@ def full_request(tmp_path: Path) -> ExecutorRequest:
         cache_repo="r.example/cache", platform="linux/arm64/v8", oci_layout_path=str(tmp_path / "l"),
         tar_path=str(tmp_path / "t.tar"), digest_file=str(tmp_path / "d"),
         image_name_with_digest_file=str(tmp_path / "n"), image_name_tag_with_digest_file=str(tmp_path / "nt"),
+        image_source="https://git.example/acme/app", image_revision="0123abc",
         extra_args=("--reproducible", "--snapshot-mode=redo"),
     )  # fmt: skip
 
@@ -89,6 +90,7 @@ def test_every_flag_we_emit_is_one_the_real_executor_parses(tmp_path: Path) -> N
     assert params["no_push"] is True and params["cache"] is True and params["reproducible"] is True
     assert params["custom_platform"] == "linux/arm64/v8"
     assert params["image_name_tag_with_digest_file"] == str(tmp_path / "nt")
+    assert (params["image_source"], params["image_revision"]) == ("https://git.example/acme/app", "0123abc")
 
 
 def test_a_typo_in_extra_args_is_caught_by_the_real_parser(tmp_path: Path) -> None:
@@ -100,3 +102,40 @@ def test_a_typo_in_extra_args_is_caught_by_the_real_parser(tmp_path: Path) -> No
 def test_labels_need_a_value() -> None:
     with pytest.raises(UsageError, match="has no KEY="):
         ExecutorRequest(push=False, labels=("just-a-key",)).check()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://github.com/acme/app", "https://github.com/acme/app"),
+        (
+            "https://oauth2:glpat-SECRET@gitlab.example.com/acme/app.git",
+            "https://gitlab.example.com/acme/app.git",
+        ),
+        ("https://user@host.example:8443/scm/app.git", "https://host.example:8443/scm/app.git"),
+        ("git@github.com:acme/app.git", "git@github.com:acme/app.git"),  # scp-like: no secret in it
+        (" https://a.example/x ", "https://a.example/x"),
+        ("", ""),
+    ],
+)
+def test_public_url_drops_credentials(url: str, shown: str) -> None:
+    assert public_url(url) == shown
+
+
+def test_source_metadata_flags_come_before_extra_args_so_the_user_can_override() -> None:
+    request = ExecutorRequest(push=False, extra_args=("--image-source=mine",)).with_source(
+        True, "https://x:tok@git.example/acme/app", " abc123 "
+    )
+    argv = request.argv([])
+    assert argv[-3:] == [
+        "--image-source=https://git.example/acme/app",
+        "--image-revision=abc123",
+        "--image-source=mine",
+    ]
+    assert executor.make_context("executor", argv).params["image_source"] == "mine"
+    assert ExecutorRequest(push=False).with_source(False, "https://git.example/a", "abc").argv([]) == [
+        "--context=.", "--no-push",
+    ]  # fmt: skip
+    assert not any(
+        a.startswith("--image-") for a in ExecutorRequest(push=False).with_source(True, "", "").argv([])
+    )

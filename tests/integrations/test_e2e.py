@@ -60,6 +60,7 @@ def test_github_action_builds_and_pushes(
         "INPUT_USERNAME": registry_basic.username or "", "INPUT_PASSWORD": registry_basic.password or "",
         "INPUT_OCI_LAYOUT": str(tmp_path / "layout"), "INPUT_TAR": str(tmp_path / "image.tar"),
         "INPUT_EXTRA_ARGS": local_flags(tmp_path),
+        "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/app", "GITHUB_SHA": "5" * 40,
     }  # fmt: skip
     stdout = io.StringIO()
     assert github.build(env, stdout) == 0
@@ -67,11 +68,14 @@ def test_github_action_builds_and_pushes(
     pushed = skopeo_inspect(tag, creds=registry_basic.creds)
     assert outputs["digest"] == pushed["Digest"]
     config = skopeo_inspect(tag, creds=registry_basic.creds, config=True)
-    assert config["config"]["Labels"] == {"version": "7"}
+    source = {"org.opencontainers.image.source": "https://github.com/acme/app",
+              "org.opencontainers.image.revision": "5" * 40}  # fmt: skip
+    assert config["config"]["Labels"] == {"version": "7", **source}
     assert outputs["imageid"].startswith("sha256:") and len(outputs["imageid"]) == 71
     assert image_id_from_tarball(tmp_path / "image.tar") == outputs["imageid"]  # both outputs agree
     manifest = skopeo_inspect(tag, creds=registry_basic.creds, raw=True)
     assert manifest["config"]["digest"] == outputs["imageid"]
+    assert manifest["annotations"] == source
     assert json.loads(outputs["metadata"])["containerimage.digest"] == pushed["Digest"]
     assert f"`{pushed['Digest']}`" in summary.read_text()
     assert f"::add-mask::{registry_basic.password}" in stdout.getvalue()

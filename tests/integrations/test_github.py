@@ -89,6 +89,23 @@ def test_inputs_become_executor_flags(fake_executor: FakeExecutor, tmp_path: Pat
     assert argv[-2:] == ["--reproducible", "--snapshot-mode=redo"]
 
 
+def test_repository_and_commit_become_source_metadata(fake_executor: FakeExecutor, tmp_path: Path) -> None:
+    """GITHUB_SERVER_URL/GITHUB_REPOSITORY and GITHUB_SHA, as the runner sets them; off with source-metadata."""
+    workflow = {
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/app",
+        "GITHUB_SHA": "f" * 40,
+    }
+    assert github.source_of(workflow) == ("https://github.com/acme/app", "f" * 40)
+    plan, _ = github.plan_from_inputs({**workflow, "INPUT_PUSH": "false"})
+    argv = plan.request.argv([])
+    assert "--image-source=https://github.com/acme/app" in argv
+    assert f"--image-revision={'f' * 40}" in argv
+    plan, _ = github.plan_from_inputs({**workflow, "INPUT_PUSH": "false", "INPUT_SOURCE_METADATA": "false"})
+    assert not any(a.startswith(("--image-source", "--image-revision")) for a in plan.request.argv([]))
+    assert github.source_of({"GITHUB_SHA": "abc"}) == ("", "abc")  # no server URL: no source label
+
+
 def test_push_defaults_to_false_as_build_push_action(fake_executor: FakeExecutor, tmp_path: Path) -> None:
     code, _, _, _ = run_action(fake_executor, tmp_path, tags="r.example/a:1")
     assert code == 0

@@ -103,6 +103,18 @@ def test_job_builds_pushes_and_writes_dotenv(fake_executor: FakeExecutor, tmp_pa
     }
 
 
+def test_project_url_and_commit_become_source_metadata(fake_executor: FakeExecutor, tmp_path: Path) -> None:
+    project = {"CI_PROJECT_URL": "https://gitlab.example.com/group/app", "CI_COMMIT_SHA": "c" * 40}
+    run_job(fake_executor, tmp_path, **project)
+    argv = fake_executor.record()["argv"]
+    assert "--image-source=https://gitlab.example.com/group/app" in argv
+    assert f"--image-revision={'c' * 40}" in argv
+    run_job(fake_executor, tmp_path, KILN_SOURCE_METADATA="false", **project)
+    assert not any(
+        a.startswith(("--image-source", "--image-revision")) for a in fake_executor.record()["argv"]
+    )
+
+
 def test_keep_oci_layout_switch(fake_executor: FakeExecutor, tmp_path: Path) -> None:
     run_job(fake_executor, tmp_path, KILN_KEEP_OCI_LAYOUT="false", KILN_OCI_LAYOUT_PATH="kiln-oci-layout")
     assert not any(a.startswith("--oci-layout-path") for a in fake_executor.record()["argv"])

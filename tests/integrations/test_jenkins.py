@@ -112,6 +112,23 @@ def test_docker_config_file_credential(fake_executor: FakeExecutor, tmp_path: Pa
     assert "KILN_DOCKER_CONFIG_FILE" not in fake_executor.record()["env"]
 
 
+@needs_groovy
+def test_git_plugin_variables_become_source_metadata(fake_executor: FakeExecutor, tmp_path: Path) -> None:
+    """GIT_URL may carry a token (https://user:token@...): only the public URL reaches the image."""
+    git = {"GIT_URL": "https://jenkins:tok-Zq9@git.example.com/acme/app.git", "GIT_COMMIT": "d" * 40}
+    out = run_step(fake_executor, tmp_path, {"destinations": "r.example/a:1"}, **git)
+    assert out["error"] is None, out
+    argv = fake_executor.record()["argv"]
+    assert "--image-source=https://git.example.com/acme/app.git" in argv
+    assert f"--image-revision={'d' * 40}" in argv
+    assert not any("tok-Zq9" in a for a in argv)
+    out = run_step(fake_executor, tmp_path, {"destinations": "r.example/a:1", "sourceMetadata": False}, **git)
+    assert out["error"] is None, out
+    assert not any(
+        a.startswith(("--image-source", "--image-revision")) for a in fake_executor.record()["argv"]
+    )
+
+
 BAD_ARGUMENTS = [
     ({"destination": "x"}, "unknown argument(s): destination"),
     ({}, "destinations is required unless push: false"),

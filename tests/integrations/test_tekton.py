@@ -99,6 +99,8 @@ def test_params_workspaces_results_as_the_catalog_names_them() -> None:
         "EXTRA_ARGS",
         "SKIP_PUSH",
         "BUILDER_IMAGE",
+        "SOURCE_URL",
+        "SOURCE_REVISION",
     }
     assert params["BUILD_ARGS"]["type"] == params["EXTRA_ARGS"]["type"] == "array"
     assert {w["name"]: w.get("optional", False) for w in spec["workspaces"]} == {
@@ -162,6 +164,21 @@ def test_task_step_builds_and_writes_results_without_newline(
     ]  # fmt: skip
     assert argv[-2:] == ["--reproducible", "--label=x=--"]
     assert "DOCKER_CONFIG" not in fake_executor.record()["env"]
+
+
+def test_source_params_become_source_metadata(
+    fake_executor: FakeExecutor, tmp_path: Path, source: Path
+) -> None:
+    params = {"IMAGE": "r.example/a:1", "BUILDER_IMAGE": "k", "SOURCE_URL": "https://git.example/acme/app",
+              "SOURCE_REVISION": "e" * 40}  # fmt: skip
+    assert run_task(fake_executor, tmp_path, params, {"source": source}).returncode == 0
+    argv = fake_executor.record()["argv"]
+    assert "--image-source=https://git.example/acme/app" in argv and f"--image-revision={'e' * 40}" in argv
+    params = {"IMAGE": "r.example/a:1", "BUILDER_IMAGE": "k"}  # the defaults: none
+    assert run_task(fake_executor, tmp_path, params, {"source": source}).returncode == 0
+    assert not any(
+        a.startswith(("--image-source", "--image-revision")) for a in fake_executor.record()["argv"]
+    )
 
 
 def test_dockerconfigjson_secret_workspace(fake_executor: FakeExecutor, tmp_path: Path, source: Path) -> None:

@@ -6,7 +6,7 @@
 def call(Map args = [:]) {
     def known = ['context', 'dockerfile', 'destinations', 'buildArgs', 'labels', 'target', 'push',
                  'cache', 'cacheRepo', 'platform', 'extraArgs', 'credentialsId', 'registry',
-                 'dockerConfigCredentialsId', 'outputDir', 'archive']
+                 'dockerConfigCredentialsId', 'outputDir', 'archive', 'sourceMetadata']
     def unknown = args.keySet().findAll { !(it in known) }
     if (unknown) {
         error("kilnBuild: unknown argument(s): ${unknown.sort().join(', ')}")
@@ -31,6 +31,8 @@ def call(Map args = [:]) {
         "KILN_EXTRA_ARGS=${extraArgs(args.extraArgs)}",
         "KILN_REGISTRY=${args.registry ?: ''}",
         "KILN_OUTPUT_DIR=${outDir}",
+        // GIT_URL/GIT_COMMIT (the Git plugin's) become org.opencontainers.image.source/.revision
+        "KILN_SOURCE_METADATA=${args.containsKey('sourceMetadata') ? (args.sourceMetadata as boolean) : true}",
     ]
     List creds = []
     if (args.credentialsId) {

@@ -23,7 +23,7 @@ from kiln.integrations.session import Plan, execute
 
 INPUT_NAMES = (
     "context", "file", "tags", "push", "build-args", "labels", "target", "cache", "cache-repository",
-    "registry", "username", "password", "platform", "oci-layout", "tar", "extra-args",
+    "registry", "username", "password", "platform", "oci-layout", "tar", "source-metadata", "extra-args",
 )  # fmt: skip
 SECRET_INPUTS = ("password",)
 
@@ -38,6 +38,13 @@ def read_input(environ: Mapping[str, str], name: str) -> str:
         if key in environ:
             return environ[key].strip()
     return ""
+
+
+def source_of(environ: Mapping[str, str]) -> tuple[str, str]:
+    """The workflow's repository URL and commit (``$GITHUB_SERVER_URL/$GITHUB_REPOSITORY``, ``$GITHUB_SHA``)."""
+    server, repository = environ.get("GITHUB_SERVER_URL", ""), environ.get("GITHUB_REPOSITORY", "")
+    url = f"{server.rstrip('/')}/{repository}" if server and repository else ""
+    return url, environ.get("GITHUB_SHA", "")
 
 
 def plan_from_inputs(environ: Mapping[str, str]) -> tuple[Plan, list[str]]:
@@ -57,7 +64,7 @@ def plan_from_inputs(environ: Mapping[str, str]) -> tuple[Plan, list[str]]:
         oci_layout_path=get["oci-layout"],
         tar_path=get["tar"],
         extra_args=tuple(split_words(get["extra-args"], "extra-args")),
-    )
+    ).with_source(parse_bool(get["source-metadata"], "source-metadata", default=True), *source_of(environ))
     secrets: list[str] = []
     config = None
     if get["username"] or get["password"]:

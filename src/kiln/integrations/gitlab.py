@@ -84,7 +84,11 @@ def docker_config_from(environ: Mapping[str, str]) -> dict[str, Any] | None:
 
 
 def plan_from_env(environ: Mapping[str, str]) -> Plan:
-    request = request_from_env(environ, default_destinations(environ))
+    request = request_from_env(environ, default_destinations(environ)).with_source(
+        parse_bool(environ.get("KILN_SOURCE_METADATA", ""), "KILN_SOURCE_METADATA", default=True),
+        environ.get("CI_PROJECT_URL", ""),
+        environ.get("CI_COMMIT_SHA", ""),
+    )
     keep = environ.get("KILN_KEEP_OCI_LAYOUT", "").strip()
     if keep:  # the templates' switch: the layout path is always set, kept only on request
         wanted = parse_bool(keep, "KILN_KEEP_OCI_LAYOUT")

@@ -19,6 +19,7 @@ from kiln.integrations.dockerconfig import (
     parse_docker_config,
 )
 from kiln.integrations.envrequest import request_from_env
+from kiln.integrations.request import parse_bool
 from kiln.integrations.run import default_executor
 from kiln.integrations.session import Plan, execute
 
@@ -29,7 +30,11 @@ OUTPUT_NAMES = ("digest", "image-refs", "image-tag-refs")
 def plan_from_env(environ: Mapping[str, str]) -> Plan:
     """Credentials: a docker config file credential, else a username/password credential, else none."""
     out_dir = Path(environ.get("KILN_OUTPUT_DIR") or "kiln-out")
-    request = request_from_env(environ)
+    request = request_from_env(environ).with_source(  # the Git plugin's GIT_URL may hold a token: dropped
+        parse_bool(environ.get("KILN_SOURCE_METADATA", ""), "KILN_SOURCE_METADATA", default=True),
+        environ.get("GIT_URL", ""),
+        environ.get("GIT_COMMIT", ""),
+    )
     named = bool(request.destinations)  # the executor refuses the name files without a destination
     request = dataclasses.replace(
         request,

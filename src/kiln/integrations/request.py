@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import shlex
+import urllib.parse
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kiln.errors import UsageError
 
@@ -67,6 +68,16 @@ def check_labels(items: Sequence[str]) -> None:
             raise UsageError(f"labels: {item!r} has no KEY=", hint="use KEY=VALUE, one per line")
 
 
+def public_url(url: str) -> str:
+    """``url`` without user or password (a CI's clone URL may carry a token); other forms are kept."""
+    text = url.strip()
+    parts = urllib.parse.urlsplit(text)
+    if not parts.scheme or not parts.netloc or "@" not in parts.netloc:
+        return text
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
 @dataclass(frozen=True)
 class ExecutorRequest:
     """What one CI step asks of the executor, before it becomes flags."""
@@ -86,7 +97,15 @@ class ExecutorRequest:
     digest_file: str = ""
     image_name_with_digest_file: str = ""
     image_name_tag_with_digest_file: str = ""
+    image_source: str = ""  # org.opencontainers.image.source, from the platform's variables
+    image_revision: str = ""  # org.opencontainers.image.revision
     extra_args: tuple[str, ...] = field(default=())
+
+    def with_source(self, enabled: bool, url: str, revision: str) -> ExecutorRequest:
+        """The platform's repository URL (credentials removed) and commit, unless turned off."""
+        if not enabled:
+            return self
+        return replace(self, image_source=public_url(url), image_revision=revision.strip())
 
     def check(self) -> None:
         """Refuse requests the executor would reject later, with a hint in the platform's terms."""
@@ -124,6 +143,8 @@ class ExecutorRequest:
             ("--digest-file", self.digest_file),
             ("--image-name-with-digest-file", self.image_name_with_digest_file),
             ("--image-name-tag-with-digest-file", self.image_name_tag_with_digest_file),
+            ("--image-source", self.image_source),  # label and annotation both (docs/supply-chain.md)
+            ("--image-revision", self.image_revision),
         )
         out.extend(f"{flag}={value}" for flag, value in optional if value)
         if self.cache or self.cache_repo:

@@ -87,7 +87,7 @@ def plan_from(environ: Mapping[str, str], args: Sequence[str]) -> Plan:
         push=not parse_bool(environ.get("PARAM_SKIP_PUSH", ""), "SKIP_PUSH"),
         build_args=tuple(build_args),
         extra_args=tuple(extra_args),
-    )
+    ).with_source(True, environ.get("PARAM_SOURCE_URL", ""), environ.get("PARAM_SOURCE_REVISION", ""))
     return Plan(request, docker_config_of(environ))
 
 
