@@ -147,11 +147,11 @@ def test_no_secret_reaches_the_statement() -> None:
     assert b"TOKEN_VAR" not in raw  # where a secret comes from is not recorded either
 
 
-def test_resolved_images_roles() -> None:
-    pulled = [("r.io/base:1", "linux/arm64", BASE), ("r.io/tool:1", "linux/arm64", HELPER)]
+def test_resolved_images_roles_and_normalised_names() -> None:
+    pulled = [("r.io/base:1", "linux/arm64", BASE), ("busybox", "linux/arm64", HELPER)]
     assert resolved_images(pulled, ["r.io/base:1", "scratch"]) == (
         ResolvedImage("r.io/base:1", "linux/arm64", BASE, "base"),
-        ResolvedImage("r.io/tool:1", "linux/arm64", HELPER, "copy-from"),
+        ResolvedImage("docker.io/library/busybox:latest", "linux/arm64", HELPER, "copy-from"),
     )
 
 

@@ -51,6 +51,33 @@ def test_kiln_build_generate_provenance_pushes_and_keeps_secrets_out(
     assert config["os"] == "linux"
 
 
+def test_layout_without_destination_names_the_image_so_tools_can_pick_it(tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a.txt").write_text("a\n")
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY a.txt /a.txt\n")
+    layout = tmp_path / "oci"
+    result = CliRunner().invoke(
+        kiln,
+        ["build", "--no-push", "-c", str(ctx), "--kaniko-dir", str(tmp_path / "k"), "--generate-provenance",
+         "--oci-layout-path", str(layout), "--digest-file", str(tmp_path / "digest"), "--log-format", "text"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    digest = (tmp_path / "digest").read_text()
+    entries = json.loads((layout / "index.json").read_text())["manifests"]
+    assert [(e["digest"] == digest, e.get("artifactType")) for e in entries] == [
+        (True, None),
+        (False, "application/vnd.in-toto+json"),
+    ]
+    assert entries[0]["annotations"] == {"org.opencontainers.image.ref.name": "latest"}
+    inspected = json.loads(run_tool(["skopeo", "inspect", "--raw", f"oci:{layout}:latest"]).stdout)
+    assert inspected["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+    run_tool(["umoci", "unpack", "--rootless", "--image", f"{layout}:latest", str(tmp_path / "bundle")])
+    assert (tmp_path / "bundle" / "rootfs" / "a.txt").read_text() == "a\n"
+    doc = json.loads(layout_sibling(str(layout)).read_text())
+    assert doc["subject"] == [{"name": f"oci:{layout}", "digest": {"sha256": digest.split(":")[1]}}]
+
+
 def test_generate_provenance_with_nowhere_to_put_it_warns(tmp_path: Path) -> None:
     ctx = tmp_path / "ctx"
     ctx.mkdir()

@@ -13,19 +13,20 @@ from pathlib import Path
 
 from kiln.build.options import BuildOptions
 from kiln.build.provenance import PREDICATE_TYPE, ProvenanceFacts, statement, statement_bytes
-from kiln.oci import Image, mediatypes
+from kiln.oci import Descriptor, Image, mediatypes
 from kiln.oci.artifact import Artifact, Payload, make_artifact
 from kiln.reference import Reference, Repository
 from kiln.registry import RegistryClient
 from kiln.registry.referrers import Attached, attach
 from kiln.storage.atomic import atomic_write
-from kiln.storage.layout import Layout
+from kiln.storage.layout import REF_NAME, Layout
 
 log = logging.getLogger(__name__)
 
 PREDICATE_ANNOTATION = "in-toto.io/predicate-type"
 CREATED_ANNOTATION = "org.opencontainers.image.created"
 LAYOUT_SUFFIX = ".provenance.json"
+UNNAMED_REF = "latest"
 
 
 @dataclass(frozen=True)
@@ -103,11 +104,21 @@ def publish_provenance(
 
 def write_to_layout(path: Path, artifact: Artifact, body: bytes) -> Path:
     """The artifact's blobs and an index.json entry (artifactType set, no ref name, so tools that pick an
-    image by name still find the image), then the sibling file with the statement alone."""
+    image by name still find the image), then the sibling file with the statement alone.
+
+    With two manifests in the index, skopeo and umoci can only select the image by name: an image the
+    layout lists without one (no --destination) is named ``latest``.
+    """
     layout = Layout(path)
     for data in artifact.blobs.values():
         layout.write_bytes_blob(data)
     layout.write_bytes_blob(artifact.raw)
+    subject = artifact.subject
+    listed = [d for d in layout.images() if d.digest == subject.digest]
+    if listed and not any((d.annotations or {}).get(REF_NAME) for d in listed):
+        named = Descriptor(listed[0].media_type, subject.digest, listed[0].size, {REF_NAME: UNNAMED_REF})
+        layout.remove_from_index(subject.digest)
+        layout.add_to_index(named)
     layout.add_to_index(artifact.descriptor(), replace_ref=False)
     sibling = layout_sibling(str(path))
     atomic_write(sibling, body)

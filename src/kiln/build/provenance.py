@@ -21,6 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 from kiln import __version__
 from kiln.build.options import BuildOptions
 from kiln.digest import Digest
+from kiln.errors import KilnError
+from kiln.reference import Reference
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -215,9 +217,17 @@ def resolved_images(
     ``RUN --mount=from=``) ``copy-from``."""
     bases = set(base_names)
     return tuple(
-        ResolvedImage(name, platform, digest, "base" if name in bases else "copy-from")
+        ResolvedImage(_normalised(name), platform, digest, "base" if name in bases else "copy-from")
         for name, platform, digest in pulled
     )
+
+
+def _normalised(name: str) -> str:
+    """``busybox`` -> ``docker.io/library/busybox:latest``: the name a reader can pull without guessing."""
+    try:
+        return str(Reference.parse(name))
+    except KilnError:
+        return name
 
 
 def context_origin(options: BuildOptions, context_dir: Path) -> ContextOrigin:
