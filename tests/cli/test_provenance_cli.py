@@ -72,6 +72,10 @@ def test_layout_without_destination_names_the_image_so_tools_can_pick_it(tmp_pat
     assert entries[0]["annotations"] == {"org.opencontainers.image.ref.name": "latest"}
     inspected = json.loads(run_tool(["skopeo", "inspect", "--raw", f"oci:{layout}:latest"]).stdout)
     assert inspected["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+    validated = run_tool(
+        ["oci-image-tool", "validate", "--type", "image", "--ref", "name=latest", str(layout)]
+    )
+    assert "Validation succeeded" in validated.stdout
     run_tool(["umoci", "unpack", "--rootless", "--image", f"{layout}:latest", str(tmp_path / "bundle")])
     assert (tmp_path / "bundle" / "rootfs" / "a.txt").read_text() == "a\n"
     doc = json.loads(layout_sibling(str(layout)).read_text())
