@@ -17,6 +17,7 @@ from fixtures.images import PushedImage
 from fixtures.registry import RegistryServer
 from fixtures.tools import skopeo_inspect
 from kiln.cli.executor import executor
+from kiln.cli.main import kiln
 from kiln.cli.warmer import warmer
 from reliability.faultproxy import FaultProxy
 
@@ -154,3 +155,32 @@ def test_bad_pattern_is_a_one_line_usage_error(tmp_path: Path) -> None:
     line = _error_line(result)
     assert "invalid --allowed-repos pattern 'alpine:3.20'" in line
     assert result.exit_code == 1
+
+
+def test_an_onbuild_trigger_image_is_refused_before_it_is_requested(
+    tmp_path: Path, proxy: FaultProxy, registry_http: RegistryServer, busybox_image: PushedImage
+) -> None:
+    """The base (pulled straight from the registry) carries ``ONBUILD COPY --from=<image via the proxy>``."""
+    trigger_image = f"{proxy.host}/fixtures/busybox:latest"
+    base_ctx = tmp_path / "base"
+    base_ctx.mkdir()
+    (base_ctx / "Dockerfile").write_text(
+        f"FROM {busybox_image.ref}\nONBUILD COPY --from={trigger_image} /bin/busybox /copied\n"
+    )
+    base = registry_http.ref("policy/onbuild-base:1")
+    made = _run(executor, ["-c", str(base_ctx), "--kaniko-dir", str(tmp_path / "kb"),
+                           "--insecure-registry", registry_http.host, "-d", base])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert proxy.log == []  # ONBUILD is not run when the base itself is built
+
+    ctx = _context(tmp_path, f"FROM {base}\nCOPY hello.txt /\n")
+    args = [*_build_args(tmp_path, ctx, proxy, registry_http), "--no-push"]
+    refused = _run(kiln, ["build", *args, "--denied-repos", f"{proxy.host}/fixtures/*"])
+    assert _error_line(refused).startswith(
+        f"error: Dockerfile:1: ONBUILD COPY --from image {trigger_image} refused by "
+        f"--denied-repos={proxy.host}/fixtures/*"
+    )
+    assert proxy.log == []
+    allowed = _run(kiln, ["build", *args, "--denied-repos", f"{proxy.host}/other/*"])
+    assert allowed.exit_code == 0, allowed.output
+    assert any("/manifests/" in entry.path for entry in proxy.log)  # the trigger's image was pulled
