@@ -239,6 +239,11 @@ def main() -> None:
     parser.add_argument("--drivers", default="vfs,overlay", help="buildah storage drivers to compare against")
     parser.add_argument("--json", type=Path, help="also write the raw timings here")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs) afterwards")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run kiln under py-spy (pip install py-spy) and write collapsed stacks here, one file per build",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench/run.py builds with RUN steps: run it as root (as kiln runs in CI)")
@@ -277,7 +282,23 @@ def main() -> None:
                     log = work / "logs" / f"{name}-{tool}-{i}.log"
                     log.parent.mkdir(exist_ok=True)
                     if tool == "kiln":
-                        run = timed(kiln_argv(case, ctx, out), log)
+                        argv = kiln_argv(case, ctx, out)
+                        if args.profile:
+                            args.profile.mkdir(parents=True, exist_ok=True)
+                            stacks = args.profile / f"{name}-{i}.txt"
+                            argv = [
+                                "py-spy",
+                                "record",
+                                "-r",
+                                "50",
+                                "-f",
+                                "raw",
+                                "-o",
+                                str(stacks),
+                                "--",
+                                *argv,
+                            ]
+                        run = timed(argv, log)
                         rss.append(run.max_rss_kb)
                         built.append(built_at(log) or 0)
                         # kiln's detached sweeper deletes its work dir after it exited: untimed, like

@@ -70,7 +70,15 @@ def test_an_entry_with_a_mount_below_is_left(tmp_path: Path) -> None:
     mountinfo.write_text(f"36 35 98:0 / {busy}/a/b rw,noatime master:1 - ext3 /dev/root rw\n")
     assert trash.sweep(t, str(mountinfo)) == 1
     assert trash.pending(t) == ["busy"] and (busy / "a" / "b" / "f1").exists()
-    assert trash.wait_swept(t, timeout=10)  # only a busy entry is left: nothing to wait for
+    assert trash.wait_swept(t, timeout=10, mountinfo_path=str(mountinfo))  # only a busy entry: no wait
+    assert (busy / "a" / "b" / "f1").exists()
+
+
+def test_waiting_adopts_entries_nobody_sweeps(tmp_path: Path) -> None:
+    t = tmp_path / "kaniko" / trash.TRASH_DIR
+    _tree(t / "orphan")  # its sweeper was killed
+    assert trash.wait_swept(t, timeout=60, adopt_after=0.1)
+    assert trash.pending(t) == []
 
 
 def test_temp_work_root_goes_entirely(tmp_path: Path) -> None:

@@ -124,19 +124,27 @@ def pending(trash: Path) -> list[str]:
         return []
 
 
-def wait_swept(trash: Path, timeout: float | None = None) -> bool:
-    """Block until no sweeper holds the lock and the trash is empty (or only holds busy entries).
+def wait_swept(
+    trash: Path,
+    timeout: float | None = None,
+    adopt_after: float = 2.0,
+    mountinfo_path: str = "/proc/self/mountinfo",
+) -> bool:
+    """Block until the trash is empty but for entries with a mount below them; False after ``timeout``.
 
-    Returns False when ``timeout`` seconds passed first.
+    A sweeper may still be starting when this is called, so a free lock alone proves nothing; when the
+    lock has been free for ``adopt_after`` seconds and deletable entries remain (their sweeper was
+    stopped, or never started), this process sweeps them itself.
     """
+    trash = Path(trash)
     deadline = None if timeout is None else time.monotonic() + timeout
-    last: list[str] | None = None
+    free_since: float | None = None
     while True:
-        names = pending(trash)
+        names = [n for n in pending(trash) if busy_below(trash / n, mountinfo_path) is None]
         if not names:
             return True
         try:
-            lock = os.open(Path(trash) / _LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            lock = os.open(trash / _LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError:
             return not pending(trash)
         try:
@@ -146,10 +154,15 @@ def wait_swept(trash: Path, timeout: float | None = None) -> bool:
             free = False
         finally:
             os.close(lock)
-        if free and names == last:
-            return True  # two looks with the lock free and nothing moved: what is left is busy
-        last = names if free else None
-        if deadline is not None and time.monotonic() > deadline:
+        now = time.monotonic()
+        if not free:
+            free_since = None
+        elif free_since is None:
+            free_since = now
+        elif now - free_since >= adopt_after:
+            sweep(trash, mountinfo_path)
+            free_since = None
+        if deadline is not None and now > deadline:
             return False
         time.sleep(0.05)
 

@@ -114,24 +114,26 @@ class OverlaySnapshotter(Snapshotter):
             self._mounted = False
 
     def changes(self) -> list[Entry]:
+        """The upper directory's entries (one ``lstat`` each, handed on to the layer writer)."""
         entries: list[Entry] = []
-        upper = os.fspath(self._upper)
-        for dirpath, dirnames, filenames in os.walk(upper):
-            rel_dir = dirpath[len(upper) :] or "/"
-            for name in dirnames + filenames:
-                host = os.path.join(dirpath, name)
-                path = os.path.join(rel_dir, name)
-                if self.ignore.ignored(path):
-                    if name in dirnames:
-                        dirnames.remove(name)
-                    continue
-                st = os.lstat(host)
-                if _is_whiteout(st):
-                    entries.append(Whiteout(path))
-                    continue
-                if stat.S_ISDIR(st.st_mode) and _is_opaque(host):
-                    entries.append(Opaque(path))
-                entries.append(Add(path, Path(host)))
+        prunes = self.ignore.prunes
+        stack = [("", os.fspath(self._upper))]
+        while stack:
+            rel_dir, host_dir = stack.pop()
+            with os.scandir(host_dir) as it:
+                for item in it:
+                    path = f"{rel_dir}/{item.name}"
+                    if prunes(path):
+                        continue  # an ignored directory is not descended into
+                    st = item.stat(follow_symlinks=False)
+                    if _is_whiteout(st):
+                        entries.append(Whiteout(path))
+                        continue
+                    if stat.S_ISDIR(st.st_mode):
+                        if _is_opaque(item.path):
+                            entries.append(Opaque(path))
+                        stack.append((path, item.path))
+                    entries.append(Add(path, item.path, st))
         return entries
 
     def take(
@@ -223,14 +225,25 @@ def _merge_dir(upper: Path, lower: Path) -> None:
 
 
 def _strip_overlay_xattrs(top: str) -> None:
-    for dirpath, dirnames, _ in os.walk(top):
-        for d in [dirpath, *(os.path.join(dirpath, n) for n in dirnames)]:
-            for key in _OPAQUE_XATTRS:
-                with contextlib.suppress(OSError):
-                    os.removexattr(d, key, follow_symlinks=False)
-    # whiteouts inside a directory that had no lower counterpart are meaningless: drop them
-    for dirpath, _, filenames in os.walk(top):
-        for n in filenames:
-            p = os.path.join(dirpath, n)
-            if _is_whiteout(os.lstat(p)):
-                os.unlink(p)
+    """Drop overlay xattrs from a directory tree moved in whole, and whiteouts inside it.
+
+    Whiteouts inside a directory that had no lower counterpart are meaningless. One ``scandir`` walk:
+    the entry type from the directory listing decides, so only directories and character devices cost a
+    syscall of their own.
+    """
+    stack = [top]
+    while stack:
+        current = stack.pop()
+        for key in _OPAQUE_XATTRS:
+            with contextlib.suppress(OSError):
+                os.removexattr(current, key, follow_symlinks=False)
+        with os.scandir(current) as it:
+            for item in it:
+                if item.is_dir(follow_symlinks=False):
+                    stack.append(item.path)
+                elif (
+                    not item.is_file(follow_symlinks=False)
+                    and not item.is_symlink()
+                    and _is_whiteout(item.stat(follow_symlinks=False))
+                ):
+                    os.unlink(item.path)
