@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import socket
 import statistics
@@ -64,14 +65,46 @@ RUN ls /tree | wc -l
 """
 
 
+# Case 2: a few small packages from Debian's mirror on a debootstrap base (RUN needs the network).
+APT = """FROM {debian}
+RUN apt-get update && apt-get install -y --no-install-recommends jq less file \
+ && rm -rf /var/lib/apt/lists/*
+"""
+
+# Case 4: the rebuild of an unchanged Dockerfile whose layers a first (untimed) build cached.
+WARM = """FROM {base}
+COPY context.txt /context.txt
+""" + "".join(
+    f"RUN end=$(( $(date +%s) + 1 )); n=0; while [ $(date +%s) -lt $end ]; do n=$((n+1)); done; "
+    f"head -c 1048576 /dev/urandom > /out{i}\n"
+    for i in range(5)
+)
+
+# Case 5: one 2 GiB layer (random bytes, so compression cannot shrink it), built and pushed; then pulled
+# as the base of a build whose RUN needs it unpacked.
+BIG_SIZE = 2 << 30
+BIG_PUSH = f"FROM {{base}}\nRUN head -c {BIG_SIZE} /dev/urandom > /big.bin\n"
+BIG_PULL = "FROM {big}\nRUN test -s /big.bin\n"
+
+
 @dataclass(frozen=True)
 class Case:
-    """One Dockerfile, its context files and build args."""
+    """One Dockerfile, its context files and build args, and how it is timed.
+
+    ``push``: the image goes to the bench registry (kiln ``--destination``; buildah ``bud`` then ``push``)
+    and the push is in the time. ``warm``: a first build fills the cache untimed (kiln ``--cache
+    --cache-repo`` on the bench registry; buildah ``--layers`` in a kept store), the rebuild is timed.
+    ``needs``: bases the runner must provide first (``debian``: a debootstrap image; ``big``: the 2 GiB
+    image, built by kiln untimed when the registry does not have it yet).
+    """
 
     name: str
     dockerfile: str
     files: dict[str, tuple[str, int]]
     build_args: dict[str, str]
+    push: bool = False
+    warm: bool = False
+    needs: tuple[str, ...] = ()
 
 
 def snapshot_case(name: str, num: int) -> Case:
@@ -84,11 +117,16 @@ def snapshot_case(name: str, num: int) -> Case:
     )
 
 
+CONTEXT = {"context.txt": ("kiln bench context\n", 0o644)}
 CASES: dict[str, Callable[[], Case]] = {
     "snap10k": lambda: snapshot_case("snap10k", 10_000),
     "snap100k": lambda: snapshot_case("snap100k", 100_000),
     "snap300k": lambda: snapshot_case("snap300k", 300_000),
+    "apt": lambda: Case("apt", APT, {}, {}, needs=("debian",)),
     "multistage": lambda: Case("multistage", MULTISTAGE, {}, {}),
+    "warm": lambda: Case("warm", WARM, CONTEXT, {}, warm=True),
+    "big-push": lambda: Case("big-push", BIG_PUSH, {}, {}, push=True),
+    "big-pull": lambda: Case("big-pull", BIG_PULL, {}, {}, needs=("big",)),
 }
 
 
@@ -119,6 +157,19 @@ def built_at(log: Path) -> int | None:
     """Seconds from start to kiln's ``built`` line: what remains of the wall time is kiln's cleanup."""
     found = BUILT.findall(re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace")))
     return int(found[-1]) if found else None
+
+
+def kiln_stages(log: Path) -> dict[str, float]:
+    """From kiln's log: seconds of the first stage's FROM (pull + unpack) and of the push, when present."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace"))
+    out: dict[str, float] = {}
+    found = re.search(r"STEP 1/\d+ done in ([\d.]+)s", text)
+    if found:
+        out["from"] = float(found.group(1))
+    pushed = re.findall(r"pushed \S+ in ([\d.]+)s", text)
+    if pushed:
+        out["push"] = sum(map(float, pushed))
+    return out
 
 
 def free_port() -> int:
@@ -171,41 +222,30 @@ def overlay_works(work: Path) -> bool:
     return ok
 
 
-def write_context(case: Case, ctx: Path, base: str) -> None:
+def write_context(case: Case, ctx: Path, bases: dict[str, str]) -> None:
     ctx.mkdir(parents=True)
-    (ctx / "Dockerfile").write_text(case.dockerfile.format(base=base))
+    (ctx / "Dockerfile").write_text(case.dockerfile.format_map(bases))
     for name, (text, mode) in case.files.items():
         (ctx / name).write_text(text)
         (ctx / name).chmod(mode)
 
 
-def kiln_argv(case: Case, ctx: Path, out: Path) -> list[str]:
-    argv = [*KILN, "--no-push", "--context", str(ctx), "--dockerfile", str(ctx / "Dockerfile")]
-    argv += ["--oci-layout-path", str(out / "oci"), "--kaniko-dir", str(out / "kaniko"), "--insecure-pull"]
+def kiln_argv(case: Case, ctx: Path, out: Path, host: str) -> list[str]:
+    argv = [*KILN, "--context", str(ctx), "--dockerfile", str(ctx / "Dockerfile")]
+    argv += ["--kaniko-dir", str(out / "kaniko"), "--insecure-pull", "--insecure-registry", host]
+    if case.push:
+        argv += ["--destination", f"{host}/bench/{case.name}:kiln", "--insecure"]
+    else:
+        argv += ["--no-push", "--oci-layout-path", str(out / "oci")]
+    if case.warm:
+        argv += ["--cache=true", "--cache-repo", f"{host}/bench/cache-{case.name}"]
     for key, value in case.build_args.items():
         argv += ["--build-arg", f"{key}={value}"]
     return argv
 
 
-def buildah_argv(case: Case, ctx: Path, out: Path, driver: str) -> list[str]:
-    argv = ["buildah", "--root", str(out / "root"), "--runroot", str(out / "runroot")]
-    argv += [
-        "--storage-driver",
-        driver,
-        "bud",
-        "--isolation",
-        "chroot",
-        "--tls-verify=false",
-        "--layers=false",
-    ]
-    argv += ["-f", str(ctx / "Dockerfile"), "-t", f"bench/{case.name}"]
-    for key, value in case.build_args.items():
-        argv += ["--build-arg", f"{key}={value}"]
-    return [*argv, str(ctx)]
-
-
-def clean_buildah(out: Path, driver: str) -> None:
-    argv = [
+def buildah_global(out: Path, driver: str) -> list[str]:
+    return [
         "buildah",
         "--root",
         str(out / "root"),
@@ -214,6 +254,71 @@ def clean_buildah(out: Path, driver: str) -> None:
         "--storage-driver",
         driver,
     ]
+
+
+def buildah_argv(case: Case, ctx: Path, out: Path, driver: str, host: str) -> list[str]:
+    argv = [*buildah_global(out, driver), "bud", "--isolation", "chroot", "--tls-verify=false"]
+    argv += ["--layers=true" if case.warm else "--layers=false"]
+    argv += ["-f", str(ctx / "Dockerfile"), "-t", f"bench/{case.name}"]
+    for key, value in case.build_args.items():
+        argv += ["--build-arg", f"{key}={value}"]
+    argv.append(str(ctx))
+    if not case.push:
+        return argv
+    push = [*buildah_global(out, driver), "push", "--tls-verify=false", f"bench/{case.name}"]
+    push.append(f"docker://{host}/bench/{case.name}:buildah-{driver}")
+    return ["sh", "-c", f"{shlex.join(argv)} && {shlex.join(push)}"]
+
+
+def debian_base(work: Path, host: str) -> str:
+    """A Debian bookworm minbase made with debootstrap, cached as an OCI layout under .cache/bench."""
+    layout = REPO / ".cache" / "bench" / "debian-bookworm"
+    if not (layout / "index.json").is_file():
+        root = work / "debootstrap"
+        print("debootstrap bookworm (once; cached in .cache/bench) ...", flush=True)
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", "bookworm", str(root), "http://deb.debian.org/debian"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        tmp = layout.with_name(layout.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        image = f"{tmp}:bookworm"
+        subprocess.run(["umoci", "init", "--layout", str(tmp)], check=True)
+        subprocess.run(["umoci", "new", "--image", image], check=True)
+        subprocess.run(["umoci", "insert", "--image", image, str(root), "/"], check=True)
+        path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        subprocess.run(
+            ["umoci", "config", "--image", image, "--config.env", path, "--config.cmd", "bash"], check=True
+        )
+        subprocess.run(["umoci", "gc", "--layout", str(tmp)], check=True)
+        os.replace(tmp, layout)
+        shutil.rmtree(root, ignore_errors=True)
+    ref = f"{host}/bench/debian:bookworm"
+    subprocess.run(
+        ["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{layout}:bookworm", f"docker://{ref}"],
+        check=True,
+    )
+    return ref
+
+
+def big_base(work: Path, host: str, base: str) -> str:
+    """The 2 GiB-layer image in the bench registry (kiln builds and pushes it once, untimed)."""
+    ref = f"{host}/bench/big:seed"
+    ctx = work / "ctx" / "big-seed"
+    ctx.mkdir(parents=True)
+    (ctx / "Dockerfile").write_text(BIG_PUSH.format(base=base))
+    argv = [*KILN, "--context", str(ctx), "--kaniko-dir", str(work / "big-seed"), "--insecure-pull"]
+    argv += ["--insecure-registry", host, "--destination", ref, "--insecure", "--cleanup"]
+    print("building the 2 GiB-layer base (once per run, untimed) ...", flush=True)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shutil.rmtree(work / "big-seed", ignore_errors=True)
+    return ref
+
+
+def clean_buildah(out: Path, driver: str) -> None:
+    argv = buildah_global(out, driver)
     subprocess.run([*argv, "rmi", "--all", "--force"], capture_output=True)
     if driver == "overlay":
         subprocess.run(["umount", "-R", str(out / "root" / "overlay")], capture_output=True)
@@ -258,23 +363,29 @@ def main() -> None:
             ["skopeo", "copy", "-q", "--dest-tls-verify=false", layout.oci_ref, f"docker://{base}"],
             check=True,
         )
+        bases = {"base": base}
         drivers = [d for d in args.drivers.split(",") if d]
         if "overlay" in drivers and not overlay_works(work):
             print("buildah overlay driver does not work here; comparing against vfs only")
             drivers.remove("overlay")
         print(machine())
-        print(f"base {base}, {args.repeat} cold builds per tool and case, alternating\n")
+        print(f"base {base}, {args.repeat} builds per tool and case, alternating\n")
         header = f"{'case':<12}{'kiln s':>9}" + "".join(
             f"{'buildah-' + d + ' s':>18}{'ratio':>7}" for d in drivers
         )
-        print(header + f"{'kiln peak RSS':>15}{'kiln built':>12}")
+        print(header + f"{'kiln peak RSS':>15}{'kiln built':>12}  kiln FROM / push")
         for name in [c for c in args.cases.split(",") if c]:
             case = CASES[name]()
+            if "debian" in case.needs and "debian" not in bases:
+                bases["debian"] = debian_base(work, host)
+            if "big" in case.needs and "big" not in bases:
+                bases["big"] = big_base(work, host, base)
             ctx = work / "ctx" / name
-            write_context(case, ctx, base)
+            write_context(case, ctx, bases)
             times: dict[str, list[float]] = {"kiln": [], **{d: [] for d in drivers}}
             rss: list[int] = []
             built: list[int] = []
+            stages: list[dict[str, float]] = []
             for i in range(args.repeat):
                 for tool in ["kiln", *drivers] if i % 2 == 0 else [*drivers, "kiln"]:
                     out = work / "out" / f"{name}-{tool}-{i}"
@@ -282,7 +393,13 @@ def main() -> None:
                     log = work / "logs" / f"{name}-{tool}-{i}.log"
                     log.parent.mkdir(exist_ok=True)
                     if tool == "kiln":
-                        argv = kiln_argv(case, ctx, out)
+                        if case.warm:  # fills the cache repo, untimed (a fresh kiln dir for the timed one)
+                            warmup = timed(kiln_argv(case, ctx, work / "warmup", host), log)
+                            wait_swept(trash_dir(work / "warmup" / "kaniko"))
+                            shutil.rmtree(work / "warmup", ignore_errors=True)
+                            if not warmup.ok:
+                                raise SystemExit(f"kiln failed warming {name} (log {log}):\n{warmup.tail}")
+                        argv = kiln_argv(case, ctx, out, host)
                         if args.profile:
                             args.profile.mkdir(parents=True, exist_ok=True)
                             stacks = args.profile / f"{name}-{i}.txt"
@@ -301,12 +418,17 @@ def main() -> None:
                         run = timed(argv, log)
                         rss.append(run.max_rss_kb)
                         built.append(built_at(log) or 0)
+                        stages.append(kiln_stages(log))
                         # kiln's detached sweeper deletes its work dir after it exited: untimed, like
                         # buildah's storage, but finished before the next build starts
                         wait_swept(trash_dir(out / "kaniko"))
                         shutil.rmtree(out, ignore_errors=True)
                     else:
-                        run = timed(buildah_argv(case, ctx, out, tool), log)
+                        if case.warm:  # the same store for both builds: --layers finds the first one's
+                            warmup = timed(buildah_argv(case, ctx, out, tool, host), log)
+                            if not warmup.ok:
+                                raise SystemExit(f"{tool} failed warming {name} (log {log}):\n{warmup.tail}")
+                        run = timed(buildah_argv(case, ctx, out, tool, host), log)
                         clean_buildah(out, tool)
                     if not run.ok:
                         raise SystemExit(f"{tool} failed on {name} (log {log}):\n{run.tail}")
@@ -318,12 +440,17 @@ def main() -> None:
                 "times": times,
                 "kiln_max_rss_kb": rss,
                 "kiln_built_at_s": built,
+                "kiln_stages_s": stages,
             }
             for d in drivers:
                 other = statistics.median(times[d])
                 row += f"{other:>18.2f}{kiln_s / other:>7.2f}"
             row += f"{max(rss) // 1024:>12} MiB"
-            print(row + f"{statistics.median(built):>10} s", flush=True)
+            row += f"{statistics.median(built):>10} s"
+            from_s = [st["from"] for st in stages if "from" in st]
+            push_s = [st["push"] for st in stages if "push" in st]
+            row += f"  {statistics.median(from_s) if from_s else 0:.1f} / {statistics.median(push_s) if push_s else 0:.1f} s"
+            print(row, flush=True)
             results.append(entry)
     finally:
         registry.terminate()

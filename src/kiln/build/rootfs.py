@@ -15,6 +15,7 @@ from typing import Protocol
 from kiln.compression import Compression
 from kiln.fs.clear import clear_root
 from kiln.fs.ignore import IgnoreList
+from kiln.fs.prefetch import DEFAULT_WORKERS, prefetch
 from kiln.fs.tarwriter import WrittenLayer
 from kiln.fs.unpack import UnpackOptions, unpack_layers
 from kiln.oci import FileLayer, Image, Layer, mediatypes
@@ -43,9 +44,14 @@ class StageRoot:
         self._count = 0
 
     def unpack(self, layers: Sequence[Layer]) -> None:
-        """Apply the base image's layers; a layer that fails part-way is fetched again (--image-fs-extract-retry)."""
+        """Apply the base image's layers; a layer that fails part-way is fetched again (--image-fs-extract-retry).
+
+        Layers not on local disk are downloaded ahead, concurrently, while earlier ones are applied.
+        """
         openers = [layer.open_compressed for layer in layers]
-        unpack_layers(self.base, openers, retries=self.extract_retries)  # type: ignore[arg-type]
+        workers = 0 if all(isinstance(layer, FileLayer) for layer in layers) else DEFAULT_WORKERS
+        with prefetch(openers, self.work / "prefetch", workers) as ahead:  # type: ignore[arg-type]
+            unpack_layers(self.base, ahead, retries=self.extract_retries)
 
     def start(self) -> Path:
         self._snap = open_snapshotter(self.base, self.work / "snap", self.ignore, mode=self.mode)

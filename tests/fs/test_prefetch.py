@@ -1,0 +1,80 @@
+"""Base layers 2..n are downloaded while earlier ones are applied; the order of application is kept."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from fixtures.images import Entry, _finish_layout, _write_image, host_arch, push_layout
+from fixtures.registry import RegistryServer
+from kiln.build.rootfs import StageRoot
+from kiln.fs.ignore import IgnoreList
+from kiln.fs.prefetch import prefetch
+from kiln.oci import Platform
+from kiln.reference import Reference
+from kiln.registry import pull
+from registry.helpers import client_for
+
+
+def test_later_layers_download_concurrently_and_come_back_in_order(tmp_path: Path) -> None:
+    started = threading.Barrier(3, timeout=30)  # layers 2, 3 and 4 must all be in flight at once
+
+    def opener(i: int) -> IO[bytes]:
+        if i > 0:
+            started.wait()  # a sequential download would never get past this
+        return io.BytesIO(b"layer %d" % i)
+
+    openers = [lambda i=i: opener(i) for i in range(4)]
+    with prefetch(openers, tmp_path / "scratch", workers=3) as ahead:
+        assert [o().read() for o in ahead[1:]] == [b"layer 1", b"layer 2", b"layer 3"]
+        assert ahead[0] is openers[0]  # the first layer streams straight from its source
+    assert not (tmp_path / "scratch").exists()
+
+
+def test_a_failed_download_is_fetched_again_from_the_source(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def flaky() -> IO[bytes]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("connection reset")
+        return io.BytesIO(b"second try")
+
+    with prefetch([lambda: io.BytesIO(b"first"), flaky], tmp_path / "s") as ahead:
+        assert ahead[1]().read() == b"second try"
+        assert ahead[1]().read() == b"second try"  # a retry of the layer goes to the source too
+    assert len(calls) == 3
+
+
+def test_scratch_is_removed_when_the_unpack_fails(tmp_path: Path) -> None:
+    openers = [lambda: io.BytesIO(b"a"), lambda: io.BytesIO(b"b")]
+    with pytest.raises(RuntimeError), prefetch(openers, tmp_path / "s"):
+        raise RuntimeError("unpack failed")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_multi_layer_base_from_a_registry_unpacks_in_order(
+    tmp_path: Path, registry_http: RegistryServer
+) -> None:
+    layers = [
+        [Entry("etc/", directory=True), Entry("etc/a", b"from layer 1"), Entry("etc/b", b"b")],
+        [Entry("etc/a", b"from layer 2"), Entry("etc/.wh.b", b"")],
+        [Entry("etc/c", b"from layer 3", mode=0o600)],
+    ]
+    layout = tmp_path / "layout"
+    desc, info = _write_image(layout, layers, arch=host_arch(), variant=None, cmd=[])
+    _finish_layout(layout, desc)
+    pushed = push_layout(info, registry_http, "prefetch/three:latest")
+    with client_for(registry_http) as client:
+        image = pull(client, Reference.parse(pushed.ref), Platform.host())
+        root = StageRoot(tmp_path / "stage", IgnoreList(()), "full")
+        root.unpack(image.layers())
+    etc = root.base / "etc"
+    assert (etc / "a").read_bytes() == b"from layer 2"
+    assert not (etc / "b").exists()
+    assert (etc / "c").read_bytes() == b"from layer 3" and (etc / "c").stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "stage" / "prefetch").exists()
