@@ -94,3 +94,27 @@ def test_generate_provenance_with_nowhere_to_put_it_warns(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert "docker-load tarballs have no place for provenance" in result.output
     assert "provenance not kept" in result.output
+
+
+def test_a_foreign_manifest_on_the_referrers_tag_fails_the_build_in_one_line(
+    tmp_path: Path, busybox_image: PushedImage, registry_http: RegistryServer
+) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {busybox_image.ref}\nLABEL squat=test\n")
+    dest = registry_http.ref("cli-prov/squat:1")
+    argv = ["build", "-c", str(ctx), "-d", dest, "--insecure-registry", registry_http.host, "--reproducible",
+            "--kaniko-dir", str(tmp_path / "k"), "--log-format", "text"]  # fmt: skip
+    first = CliRunner().invoke(kiln, argv)
+    assert first.exit_code == 0, first.output
+    digest = skopeo_inspect(dest)["Digest"]
+    repo = dest.rsplit(":", 1)[0]
+    squat = f"{repo}:sha256-{digest.split(':')[1]}"
+    run_tool(["skopeo", "copy", "--dest-tls-verify=false", "--src-tls-verify=false",
+              f"docker://{busybox_image.ref}", f"docker://{squat}"])  # fmt: skip
+    second = CliRunner().invoke(kiln, [*argv, "--generate-provenance"])
+    assert second.exit_code != 0
+    errors = [line for line in second.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "not a referrers index" in errors[0], second.output
+    assert "Traceback" not in second.output
+    assert skopeo_inspect(squat)["Digest"] == busybox_image.digest  # left as it was
