@@ -26,10 +26,11 @@ def test_kiln_build_generate_provenance_pushes_and_keeps_secrets_out(
     (ctx / "a.txt").write_text("a\n")
     (ctx / "Dockerfile").write_text(f"FROM {busybox_image.ref}\nARG PASSWORD\nCOPY a.txt /a.txt\n")
     dest = registry_http.ref("cli-prov/app:1")
+    other = registry_http.ref("cli-prov/other:2")
     layout = tmp_path / "out" / "oci"
     result = CliRunner(env={"MY_TOKEN": ENV_SECRET}).invoke(
         kiln,
-        ["build", "-c", str(ctx), "-d", dest, "--insecure-registry", registry_http.host,
+        ["build", "-c", str(ctx), "-d", dest, "-d", other, "--insecure-registry", registry_http.host,
          "--kaniko-dir", str(tmp_path / "k"), "--generate-provenance", "--oci-layout-path", str(layout),
          "--build-arg", f"PASSWORD={ARG_SECRET}", "--secret", "id=tok,env=MY_TOKEN",
          "--verbosity", "debug", "--log-format", "text"],
@@ -38,13 +39,17 @@ def test_kiln_build_generate_provenance_pushes_and_keeps_secrets_out(
     assert ARG_SECRET not in result.output and ENV_SECRET not in result.output
     assert "attached provenance" in result.output
     digest = skopeo_inspect(dest)["Digest"]
-    index = skopeo_inspect(f"{dest.rsplit(':', 1)[0]}:sha256-{digest.split(':')[1]}", raw=True)
-    assert [m["artifactType"] for m in index["manifests"]] == ["application/vnd.in-toto+json"]
+    attached = set()
+    for ref in (dest, other):  # every destination repository gets the same artifact
+        index = skopeo_inspect(f"{ref.rsplit(':', 1)[0]}:sha256-{digest.split(':')[1]}", raw=True)
+        assert [m["artifactType"] for m in index["manifests"]] == ["application/vnd.in-toto+json"]
+        attached.add(index["manifests"][0]["digest"])
+    assert len(attached) == 1
     statement = layout_sibling(str(layout)).read_bytes()
     assert ARG_SECRET.encode() not in statement and ENV_SECRET.encode() not in statement
     assert b"MY_TOKEN" not in statement
     doc = json.loads(statement)
-    assert doc["subject"][0]["digest"]["sha256"] == digest.split(":")[1]
+    assert doc["subject"] == [{"name": r, "digest": {"sha256": digest.split(":")[1]}} for r in (dest, other)]
     assert doc["predicate"]["buildDefinition"]["externalParameters"]["secrets"] == ["tok"]
     # the named image still reads from the two-manifest layout
     config = json.loads(run_tool(["skopeo", "inspect", "--config", "--raw", f"oci:{layout}:{dest}"]).stdout)
