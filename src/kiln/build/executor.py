@@ -44,7 +44,7 @@ from kiln.dockerfile import (
 from kiln.dockerfile.instructions import Arg
 from kiln.errors import ContextError
 from kiln.fs import trash
-from kiln.fs.ignore import IgnoreList
+from kiln.fs.ignore import CHROOT_IGNORED, IgnoreList
 from kiln.oci import Image, Platform
 from kiln.oci.mutate import canonical, epoch_timestamp
 from kiln.sandbox import OutputSink, Runner, RunSpec, make_runner
@@ -249,7 +249,7 @@ def _stage_roots(
 ) -> tuple[IgnoreList, RootFactory | None]:
     """chroot: stages under the work dir (None: the default); inplace: in ``/``, once kiln is known safe there."""
     if options.isolation != "inplace":
-        return IgnoreList.build(options.ignore_paths, options.ignore_var_run), None
+        return IgnoreList.build(options.ignore_paths, options.ignore_var_run, defaults=CHROOT_IGNORED), None
     ignore = inplace_ignore_list(options, work_root, context_dir)
     check_kiln_survives(ignore, kiln_files())
     return ignore, InplaceRoots(ignore, options.snapshot_mode, options.image_fs_extract_retry)

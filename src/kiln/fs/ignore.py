@@ -14,6 +14,9 @@ from kiln.fs.safepath import clean
 _GLOB = re.compile(r"[*?\[]")
 _OCTAL = re.compile(rb"\\([0-7]{3})")
 DEFAULT_IGNORED = ("/proc", "/sys", "/dev", "/kaniko", "/etc/mtab")
+# A chroot stage root is a directory of its own, not kiln's container: /kaniko in it is image content
+# (kiln's own image is built that way), unlike kaniko, whose /kaniko is always its own.
+CHROOT_IGNORED = tuple(p for p in DEFAULT_IGNORED if p != "/kaniko")
 # What a container runtime puts into a container's ``/``: with --isolation=inplace it is not the image's.
 RUNTIME_FILES = ("/etc/resolv.conf", "/etc/hosts", "/etc/hostname", "/var/run/secrets")
 

