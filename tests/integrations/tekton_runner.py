@@ -90,7 +90,7 @@ def run_step(
         command[0] = python  # the interpreter that has kiln installed, standing in for the image's
     env = {e["name"]: subst(e["value"]) for e in step.get("env", [])}
     env.update(extra_env)
-    cwd = subst(step["workingDir"])
+    cwd = subst(step["workingDir"]) if "workingDir" in step else str(results_dir)  # the image's workdir
     proc = subprocess.run(command + args, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     results = {p.name: p.read_bytes() for p in results_dir.iterdir()}
     return StepRun(proc.returncode, proc.stdout, proc.stderr, results, command + args, env)

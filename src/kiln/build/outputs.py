@@ -40,7 +40,8 @@ def write_outputs(image: Image, options: BuildOptions, client: RegistryClient) -
             try:
                 push_image(client, image, [ref])
                 pushed.append(str(ref))
-                log.info("pushed %s@%s in %.1fs", ref, image.digest(), time.monotonic() - started)
+                shown = str(ref) if ref.digest else f"{ref}@{image.digest()}"
+                log.info("pushed %s in %.1fs", shown, time.monotonic() - started)
             except RegistryError as err:
                 if options.push_ignore_immutable_tag_errors and err.code in _IMMUTABLE_CODES:
                     log.warning("%s: tag is immutable, not overwritten (%s)", ref, err.message)
