@@ -77,7 +77,12 @@ REPO_CASES = [
     ("localhost/app", "localhost/app", True),
     ("*.example.com/team/**", "registry.example.com/team/a/b", True),
     ("*.example.com/team/**", "registry.example.com:5000/team/a", False),
-    ("*/team/*", "ghcr.io/team/app", True),  # a glob first component is a registry pattern
+    ("*/team/*", "ghcr.io/team/app", True),  # a lone '*' first component is any registry
+    ("*/team/*", "team/app", True),  # docker.io is a registry too
+    ("*/team/*", "ghcr.io/org/team/app", False),
+    ("**/app", "registry.example.com/a/b/app", True),
+    ("team-*/app", "team-x/app", True),  # any other glob first component is a Docker Hub namespace
+    ("team-*/app", "quay.io/team-x/app", False),
     ("Registry.Example.com/app", "registry.example.com/app", True),
     ("app?", "app1", True),
     ("app?", "app12", False),
@@ -98,6 +103,8 @@ def test_pattern_normalisation() -> None:
     assert normalise_repo_pattern("index.docker.io/alpine") == "docker.io/library/alpine"
     assert normalise_repo_pattern("docker.io/**") == "docker.io/**"
     assert normalise_repo_pattern("localhost:5000/a") == "localhost:5000/a"
+    assert normalise_repo_pattern("*/team/*") == "*/team/*"
+    assert normalise_repo_pattern("team-*/app") == "docker.io/team-*/app"
 
 
 def test_no_rules_allow_everything() -> None:
@@ -158,7 +165,13 @@ BAD = [
     ("allowed_registries", "quay.io@sha256", "a registry is host[:port]"),
     ("allowed_repos", "alpine:3.20", "without a tag or digest"),
     ("denied_repos", "alpine@sha256:" + HEX, "without a tag or digest"),
-    ("denied_repos", "quay.io", "without a tag or digest"),  # a registry given as a repository
+    (
+        "denied_repos",
+        "quay.io",
+        "looks like a registry, not a repository",
+    ),  # Docker would say library/quay.io
+    ("allowed_repos", "localhost:5000", "without a tag or digest"),
+    ("allowed_repos", "localhost", "looks like a registry, not a repository"),
     ("denied_repos", "quay.io/org/", "without a tag or digest"),
 ]
 

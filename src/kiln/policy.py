@@ -12,7 +12,8 @@ Rules (docs/supply-chain.md has the examples):
   host: ``registry.example.com`` does not match ``registry.example.com:5000`` (``registry.example.com:*``
   does).
 - Repository patterns are normalised like references: ``alpine`` means ``docker.io/library/alpine``,
-  ``team/*`` means ``docker.io/team/*``.
+  ``team/*`` means ``docker.io/team/*``; a first component with a ``.`` or ``:``, ``localhost``, ``*``
+  or ``**`` is the registry (``*/team/*`` is any registry).
 - A deny match refuses. When any allow list is given, the reference must match at least one allow pattern
   (registry or repository).
 - Mirrors (``--registry-map``/``--registry-mirror``): the name as written is checked with every rule, and
@@ -29,8 +30,6 @@ from dataclasses import dataclass
 from kiln.errors import UsageError
 from kiln.reference import DOCKER_HUB, DOCKER_HUB_API, Reference
 
-_GLOB_CHARS = frozenset("*?[")
-
 
 def split_values(values: Iterable[str]) -> tuple[str, ...]:
     """Repeatable flags whose values may also be comma-separated: ``a,b`` ``c`` -> ``(a, b, c)``."""
@@ -46,7 +45,7 @@ def normalise_registry(host: str) -> str:
 def normalise_repo_pattern(pattern: str) -> str:
     """Docker's short-name rule applied to a pattern: ``alpine`` -> ``docker.io/library/alpine``."""
     first, sep, rest = pattern.partition("/")
-    looks_like_host = "." in first or ":" in first or first == "localhost" or bool(_GLOB_CHARS & set(first))
+    looks_like_host = "." in first or ":" in first or first in ("localhost", "*", "**")
     if sep and looks_like_host:
         registry, path = normalise_registry(first), rest
     else:
@@ -108,11 +107,17 @@ def _check_registry_pattern(pattern: str, flag: str) -> None:
 
 def _check_repo_pattern(pattern: str, flag: str) -> None:
     last = pattern.rsplit("/", 1)[-1]
-    single_host = "/" not in pattern and ("." in pattern or pattern == "localhost")
-    if "@" in pattern or (":" in last and "/" in pattern) or single_host or pattern.endswith("/"):
+    if "@" in pattern or ":" in last or pattern.endswith("/"):
         raise UsageError(
             f"invalid {flag} pattern {pattern!r}: expected [registry/]repository, without a tag or digest",
             hint="e.g. docker.io/library/alpine, registry.example.com/team/**; registries: --allowed-registries",
+        )
+    if "/" not in pattern and ("." in pattern or pattern == "localhost"):
+        # Docker would read "quay.io" as docker.io/library/quay.io: refuse the likely mistake instead
+        registries = flag.replace("repos", "registries")
+        raise UsageError(
+            f"invalid {flag} pattern {pattern!r}: looks like a registry, not a repository",
+            hint=f"use {registries}={pattern}, or docker.io/library/{pattern} for an official image",
         )
 
 
