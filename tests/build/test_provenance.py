@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kiln.build.attest import subject_names
 from kiln.build.options import BuildOptions, SecretSource
 from kiln.build.provenance import (
     BUILD_TYPE,
@@ -238,3 +239,14 @@ def test_declared_source_and_revision_fill_in_when_kiln_sees_no_commit(tmp_path:
         context=str(tmp_path), image_source="https://x.example/a", image_revision="v1.2"
     )
     assert context_origin(not_a_commit, tmp_path) == ContextOrigin(f"file://{tmp_path}")
+
+
+def test_subject_names_for_each_way_an_image_goes() -> None:
+    pushed = ("r.io/app:1", "r.io/app:latest")
+    assert subject_names(BuildOptions(destinations=pushed), pushed, IMAGE) == pushed
+    index = BuildOptions(destinations=pushed, publish_index=True)  # the tags name the index, not the image
+    assert subject_names(index, pushed, IMAGE) == (f"r.io/app@{IMAGE}",)
+    layout = BuildOptions(no_push=True, oci_layout_path="/out/oci")
+    assert subject_names(layout, (), IMAGE) == ("oci:/out/oci",)
+    named = BuildOptions(no_push=True, destinations=("busybox",))
+    assert subject_names(named, (), IMAGE) == ("docker.io/library/busybox:latest",)

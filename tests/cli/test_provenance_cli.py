@@ -123,3 +123,28 @@ def test_a_foreign_manifest_on_the_referrers_tag_fails_the_build_in_one_line(
     assert len(errors) == 1 and "not a referrers index" in errors[0], second.output
     assert "Traceback" not in second.output
     assert skopeo_inspect(squat)["Digest"] == busybox_image.digest  # left as it was
+
+
+def test_with_publish_index_the_statement_names_the_image_by_digest(
+    tmp_path: Path, registry_http: RegistryServer
+) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\nLABEL multi=yes\n")
+    dest = registry_http.ref("cli-prov/multi:1")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        kiln,
+        ["build", "-c", str(ctx), "-d", dest, "--insecure-registry", registry_http.host, "--publish-index",
+         "--custom-platform", "linux/arm64", "--generate-provenance", "--oci-layout-path", str(out / "oci"),
+         "--kaniko-dir", str(tmp_path / "k"), "--log-format", "text"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    index = skopeo_inspect(dest, raw=True)
+    (child,) = [m["digest"] for m in index["manifests"]]  # the tag names the index of this one image
+    repo = dest.rsplit(":", 1)[0]
+    referrers = skopeo_inspect(f"{repo}:sha256-{child.split(':')[1]}", raw=True)
+    assert [m["artifactType"] for m in referrers["manifests"]] == ["application/vnd.in-toto+json"]
+    doc = json.loads(layout_sibling(str(out / "oci")).read_text())
+    assert doc["subject"] == [{"name": f"{repo}@{child}", "digest": {"sha256": child.split(":")[1]}}]
+    assert doc["predicate"]["buildDefinition"]["externalParameters"]["platform"] == "linux/arm64"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kiln.build.options import BuildOptions
 from kiln.build.provenance import PREDICATE_TYPE, ProvenanceFacts, statement, statement_bytes
+from kiln.digest import Digest
 from kiln.oci import Descriptor, Image, mediatypes
 from kiln.oci.artifact import Artifact, Payload, make_artifact
 from kiln.reference import Reference, Repository
@@ -49,9 +50,12 @@ def provenance_artifact(body: bytes, image: Image, created: str) -> Artifact:
     )
 
 
-def subject_names(options: BuildOptions, pushed: Sequence[str]) -> tuple[str, ...]:
+def subject_names(options: BuildOptions, pushed: Sequence[str], digest: Digest) -> tuple[str, ...]:
     """Names for the statement's subjects: the references pushed to, else the destinations named, else the
-    layout (``oci:<path>``)."""
+    layout (``oci:<path>``). With --publish-index the destination tags name the index, not this image: the
+    subjects are then ``repo@digest`` in each destination repository."""
+    if pushed and options.publish_index:
+        return tuple(dict.fromkeys(str(Reference.parse(p).with_digest(digest)) for p in pushed))
     if pushed:
         return tuple(pushed)
     if options.destinations:

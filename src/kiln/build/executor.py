@@ -225,7 +225,7 @@ def build(options: BuildOptions) -> BuildResult:
                     (graph.stages[i].base for i in order if graph.stages[i].base_stage is None),
                 ),
                 context=context_origin(options, context_dir),
-                subjects=subject_names(options, pushed),
+                subjects=subject_names(options, pushed, image.digest()),
                 image_digest=image.digest(),
                 platform=str(platform),
             )
