@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kiln.digest import Digest
-from kiln.errors import KilnError, RegistryError, UsageError
+from kiln.errors import RegistryError, UsageError
 from kiln.oci import Descriptor, Platform, mediatypes
 from kiln.oci.manifest import Index, Manifest
 from kiln.reference import Reference, Repository
@@ -78,7 +78,9 @@ def _name(child: IndexChild) -> str:
 def _fetch_config(client: RegistryClient, fetched: FetchedManifest, child: IndexChild) -> Platform:
     manifest = Manifest.from_bytes(fetched.raw)
     if manifest.config.size > MAX_CONFIG_BYTES:
-        raise KilnError(f"{_name(child)} (from {child.origin}): image config is {manifest.config.size} bytes")
+        raise UsageError(
+            f"{_name(child)} (from {child.origin}): image config is {manifest.config.size} bytes"
+        )
     reader = client.open_blob(fetched.source, manifest.config.digest, manifest.config.size)
     with reader:
         raw = reader.read()
@@ -87,7 +89,7 @@ def _fetch_config(client: RegistryClient, fetched: FetchedManifest, child: Index
     except (ValueError, UnicodeDecodeError):
         config = None
     if not isinstance(config, dict) or not config.get("os") or not config.get("architecture"):
-        raise KilnError(
+        raise UsageError(
             f"{_name(child)} (from {child.origin}) has no platform: its config lacks os/architecture",
             hint="an index entry needs a platform; build the image with --custom-platform",
         )
