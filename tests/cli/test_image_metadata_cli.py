@@ -101,3 +101,14 @@ def test_annotation_without_key_is_a_one_line_error() -> None:
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines == ["error: invalid --annotation '=value': expected KEY=VALUE"]
+
+
+def test_image_source_with_credentials_is_refused_without_echoing_them() -> None:
+    url = "https://ci:glpat-Sekr1t@git.example.com/acme/app"
+    result = CliRunner().invoke(executor, ["--no-push", "--image-source", url])
+    assert result.exit_code == 1
+    assert "glpat-Sekr1t" not in result.output
+    assert (
+        "error: --image-source 'https://***@git.example.com/acme/app' holds a user or password"
+        in result.output
+    )

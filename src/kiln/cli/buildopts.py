@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +22,7 @@ from kiln.cli.values import (
 )
 from kiln.cli.workdir import choose_work_dir, docker_config_in, resolve_kaniko_dir
 from kiln.context.base import GitOptions
+from kiln.context.scrub import scrub_url
 from kiln.errors import UsageError
 from kiln.oci import Platform
 from kiln.policy import SourcePolicy
@@ -87,6 +89,17 @@ def _index_flags(p: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     elif p["no_push"]:
         raise UsageError("--publish-index needs a push", hint="drop --no-push, or run kiln index later")
     return tuple(parse_key_values(p["index_annotations"], "--index-annotations").items())
+
+
+def _image_source(url: str) -> str:
+    """--image-source goes into the image for anyone to read: a URL with a user or token is refused."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme and "@" in parts.netloc:
+        raise UsageError(
+            f"--image-source {scrub_url(url)!r} holds a user or password",
+            hint="give the repository's public URL: the value is stored in the image's labels and annotations",
+        )
+    return url
 
 
 def _build_args(values: tuple[str, ...], environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -290,7 +303,7 @@ def executor_options(
         build_args=build_args,
         labels=values.labels,
         annotations=values.annotations,
-        image_source=p["image_source"],
+        image_source=_image_source(p["image_source"]),
         image_revision=p["image_revision"],
         image_created=p["image_created"],
         custom_platform=platform,
