@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kiln.cli.executor import parse_executor_args
-from kiln.errors import NotSupportedYet, UsageError
+from kiln.errors import UsageError
 
 
 def _run(script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -40,7 +40,6 @@ def test_help(script: str) -> None:
     [
         ("executor", ["--destinaton", "r/x"], 1, "No such option '--destinaton'"),
         ("executor", ["--push-retry", "many", "--no-push"], 1, "'many' is not a valid integer"),
-        ("executor", ["--no-push", "--use-new-run"], 2, "--use-new-run is not supported yet"),
         ("executor", [], 1, "you must provide --destination"),
         ("kiln", ["build", "--no-push", "--snapshot-mode", "fast"], 1, "invalid --snapshot-mode"),
         ("warmer", ["--force"], 1, "nothing to warm"),
@@ -65,8 +64,8 @@ def test_parse_executor_args(tmp_path: Path) -> None:
     assert o.destinations == ("r/x:1",) and o.reproducible and o.work_dir == str(tmp_path)
     with pytest.raises(UsageError, match="unexpected argument 'stray'"):
         parse_executor_args(["--no-push", "stray"], {})
-    with pytest.raises(NotSupportedYet):
-        parse_executor_args(["--no-push", "--use-new-run"], {})
+    o = parse_executor_args(["--no-push", "--use-new-run", "--force-build-metadata"], {})
+    assert o.use_new_run and o.force_build_metadata and o.compressed_caching
 
 
 def test_python_dash_m() -> None:

@@ -115,3 +115,42 @@ def test_single_snapshot_after_many_steps(tmp_path: Path) -> None:
     with open(layer.path, "rb") as f:
         apply_layer(fresh, io.BytesIO(f.read()))
     assert sorted(os.listdir(fresh)) == ["dir", "file", "kept"] and os.listdir(fresh / "dir") == []
+
+
+def _rewrite_keeping_mtime(path: Path, data: bytes) -> None:
+    st = os.stat(path)
+    path.write_bytes(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_mode_override_for_one_snapshot(tmp_path: Path) -> None:
+    """--use-new-run: after RUN only mtimes count (kaniko's caveat: a rewrite keeping the mtime is missed)."""
+    _tree(tmp_path)
+    snap = WalkSnapshotter(tmp_path, IGNORE, mode="full")
+    snap.start()
+    _rewrite_keeping_mtime(tmp_path / "file", b"longer content")
+    (tmp_path / "new").write_bytes(b"n")
+    (tmp_path / "dir/a").unlink()
+    entries = snap.changes("time")
+    assert sorted((type(e).__name__, e.path) for e in entries) == [
+        ("Add", "/dir"),  # its mtime moved with the deletion
+        ("Add", "/new"),
+        ("Whiteout", "/dir/a"),
+    ]
+    _rewrite_keeping_mtime(tmp_path / "file", b"longer content, again")
+    assert [e.path for e in snap.changes()] == ["/file"]  # the snapshotter's own mode is back
+
+
+def test_a_full_snapshot_after_a_time_one_does_not_trust_stale_hashes(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    snap = WalkSnapshotter(tmp_path, IGNORE, mode="full")
+    snap.start()
+    (tmp_path / "mine").write_bytes(b"one")
+    assert [e.path for e in snap.changes()] == ["/mine"]  # full: its hash is recorded
+    (tmp_path / "mine").write_bytes(b"two")
+    _touch(tmp_path / "mine")
+    assert [e.path for e in snap.changes("time")] == ["/mine"]
+    st = os.stat(tmp_path / "mine")
+    (tmp_path / "mine").write_bytes(b"one")  # back to the first content: only a fresh hash can tell
+    os.utime(tmp_path / "mine", ns=(st.st_atime_ns, st.st_mtime_ns + 7_000_000_000))
+    assert [e.path for e in snap.changes()] == ["/mine"]

@@ -173,6 +173,8 @@ def build(options: BuildOptions) -> BuildResult:
         sources = ImageSources(options, platform, work / "images", results, graph)
         cache = open_cache(options, platform)
         ignore_list, roots = _stage_roots(options, work_root, context_dir)
+        if options.use_new_run:
+            log.info("--use-new-run: after RUN, a file counts as changed when its mtime moved")
         settings = StageSettings(
             context_dir=context_dir,
             ignore=load_ignore(
@@ -193,6 +195,8 @@ def build(options: BuildOptions) -> BuildResult:
             created=created,
             extract_retries=options.image_fs_extract_retry,
             single_snapshot=options.single_snapshot,
+            use_new_run=options.use_new_run,
+            force_build_metadata=options.force_build_metadata,
             secrets=read_secrets(options),
             output=run_output,
             environ=options.environ,

@@ -68,14 +68,27 @@ class StageRoot:
             raise RuntimeError("StageRoot.start() was not called")
         return self._snap.root
 
-    def commit(self, compression: str, level: int, mtime: int | None, docker: bool) -> FileLayer | None:
-        """The changes since the last commit as a layer on disk; None when nothing changed."""
+    def commit(
+        self,
+        compression: str,
+        level: int,
+        mtime: int | None,
+        docker: bool,
+        *,
+        mode: Mode | None = None,
+        allow_empty: bool = False,
+    ) -> FileLayer | None:
+        """The changes since the last commit as a layer on disk; None when nothing changed.
+
+        ``mode`` overrides the walk's comparison for this commit (``--use-new-run``: ``time`` after
+        RUN); ``allow_empty`` makes an empty layer rather than None (``--force-build-metadata``).
+        """
         if self._snap is None:
             raise RuntimeError("StageRoot.start() was not called")
         self._count += 1
         kind: Compression = "zstd" if compression == "zstd" and not docker else "gzip"
         written: WrittenLayer | None = self._snap.take(
-            self.layers_dir / f"layer-{self._count}", kind, level, mtime
+            self.layers_dir / f"layer-{self._count}", kind, level, mtime, mode=mode, allow_empty=allow_empty
         )
         if written is None:
             return None

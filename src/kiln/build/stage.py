@@ -19,7 +19,7 @@ from kiln.build.rootfs import RootFactory, StageRoot
 from kiln.build.state import StageState
 from kiln.build.steps import StageFiles, StepContext, dispatch
 from kiln.dockerfile import GlobalArgs, IgnoreMatcher, Stage, parse_dockerfile
-from kiln.dockerfile.instructions import Instruction, parse_instruction
+from kiln.dockerfile.instructions import Instruction, Run, parse_instruction
 from kiln.errors import BuildStepError, DockerfileError, KilnError, PolicyError
 from kiln.fs.ignore import IgnoreList
 from kiln.oci import Image, ImageConfig, Layer, Platform
@@ -59,6 +59,8 @@ class StageSettings:
     # the source policy for images named by a base's ONBUILD triggers (raises PolicyError)
     check_triggers: Callable[[Sequence[Instruction], Stage], None] | None = None
     roots: RootFactory | None = None  # where stages live: None = a dir under the work dir (chroot)
+    use_new_run: bool = False  # kaniko's --use-new-run: after RUN, changed = mtime changed
+    force_build_metadata: bool = False  # kaniko's --force-build-metadata: a layer for every step
 
 
 @dataclass
@@ -200,14 +202,20 @@ def _build_on(
             except KilnError as err:
                 raise BuildStepError(err.message, location=instruction.location, hint=err.hint) from None
             last = index == len(instructions) - 1
-            if outcome.touches_fs and settings.single_snapshot and not last:
+            force = settings.force_build_metadata  # kaniko: every step snapshots, empty or not
+            if outcome.touches_fs and settings.single_snapshot and not last and not force:
                 pending = True
                 state.add_history(outcome.created_by, empty_layer=True)
                 continue
             layer = None
-            if outcome.touches_fs or (settings.single_snapshot and last and pending):
+            if force or outcome.touches_fs or (settings.single_snapshot and last and pending):
                 layer = root.commit(
-                    settings.compression, settings.compression_level, settings.layer_mtime, docker
+                    settings.compression,
+                    settings.compression_level,
+                    settings.layer_mtime,
+                    docker,
+                    mode="time" if settings.use_new_run and isinstance(instruction, Run) else None,
+                    allow_empty=force,
                 )
             if layer is not None:
                 layers.append(layer)

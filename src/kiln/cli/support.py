@@ -16,11 +16,7 @@ from collections.abc import Mapping
 from kiln.errors import NotSupportedYet
 
 # flag name without dashes -> the feature that will implement it
-NOT_SUPPORTED_YET: Mapping[str, str] = {
-    "compressed-caching": "uncompressed cache layers",
-    "use-new-run": "the experimental RUN snapshotter",
-    "force-build-metadata": "layers for metadata-only steps",
-}
+NOT_SUPPORTED_YET: Mapping[str, str] = {}
 
 # command name -> the feature that will implement it
 COMMANDS_NOT_SUPPORTED_YET: Mapping[str, str] = {}

@@ -22,8 +22,13 @@ class Snapshotter(ABC):
         """Where the stage's filesystem is visible and where steps change it."""
 
     @abstractmethod
-    def changes(self) -> list[Entry]:
-        """What changed since the previous snapshot (or since ``start``), and mark it as seen."""
+    def changes(self, mode: str | None = None) -> list[Entry]:
+        """What changed since the previous snapshot (or since ``start``), and mark it as seen.
+
+        ``mode`` overrides how a comparing snapshotter decides what changed, for this snapshot only
+        (``--use-new-run``: ``time`` after RUN); one that knows its changes without comparing
+        (overlay: the upper directory) ignores it.
+        """
 
     def start(self) -> None:  # noqa: B027 - optional hook
         """Called once after the base image is in place, before the first step."""
@@ -38,9 +43,15 @@ class Snapshotter(ABC):
         level: int = -1,
         mtime: int | None = None,
         threads: int = 2,
+        *,
+        mode: str | None = None,
+        allow_empty: bool = False,
     ) -> WrittenLayer | None:
-        """Write the changes since the last snapshot as a layer; None when nothing changed."""
-        entries = [e for e in self.changes() if not self.ignore.ignored(e.path)]
-        if not entries:
+        """Write the changes since the last snapshot as a layer; None when nothing changed.
+
+        ``allow_empty`` writes an empty layer instead of None (``--force-build-metadata``).
+        """
+        entries = [e for e in self.changes(mode) if not self.ignore.ignored(e.path)]
+        if not entries and not allow_empty:
             return None
         return write_layer(entries, out_path, compression, level, mtime, threads)

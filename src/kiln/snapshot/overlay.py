@@ -113,7 +113,7 @@ class OverlaySnapshotter(Snapshotter):
             _umount(self._merged)
             self._mounted = False
 
-    def changes(self) -> list[Entry]:
+    def changes(self, mode: str | None = None) -> list[Entry]:
         """The upper directory's entries (one ``lstat`` each, handed on to the layer writer)."""
         entries: list[Entry] = []
         prunes = self.ignore.prunes
@@ -143,9 +143,13 @@ class OverlaySnapshotter(Snapshotter):
         level: int = -1,
         mtime: int | None = None,
         threads: int = 2,
+        *,
+        mode: str | None = None,
+        allow_empty: bool = False,
     ) -> WrittenLayer | None:
         entries = self.changes()
-        layer = write_layer(entries, out_path, compression, level, mtime, threads) if entries else None
+        wanted = entries or allow_empty
+        layer = write_layer(entries, out_path, compression, level, mtime, threads) if wanted else None
         self._fold()
         return layer
 

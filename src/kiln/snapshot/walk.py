@@ -84,13 +84,13 @@ class WalkSnapshotter(Snapshotter):
                         stack.append((path, entry.path))
         return out
 
-    def _changed(self, path: str, old: _Stat, new: _Stat) -> bool:
+    def _changed(self, path: str, old: _Stat, new: _Stat, mode: str) -> bool:
         """``old != new`` is known; decide by the mode whether that is a change worth a layer entry."""
         if stat.S_IFMT(old[_MODE]) != stat.S_IFMT(new[_MODE]):
             return True
-        if self.mode == "time":
+        if mode == "time":
             return old[_MTIME] != new[_MTIME]
-        if old[:4] != new[:4] or self.mode == "redo":
+        if old[:4] != new[:4] or mode == "redo":
             return True
         # full: only mtime or inode moved; a regular file whose earlier content hash still matches is the same
         if stat.S_ISDIR(new[_MODE]):
@@ -106,7 +106,8 @@ class WalkSnapshotter(Snapshotter):
         self._fresh.add(path)
         return digest
 
-    def changes(self) -> list[Entry]:
+    def changes(self, mode: str | None = None) -> list[Entry]:
+        mode = mode or self.mode
         now = self._walk()
         old_index = self._index
         entries: list[Entry] = []
@@ -122,10 +123,12 @@ class WalkSnapshotter(Snapshotter):
             elif stat.S_ISDIR(new[_MODE]) and stat.S_ISDIR(old[_MODE]) and old[_INO] != new[_INO]:
                 entries.append(Opaque(path))
                 recreated.add(path)
-            elif not self._changed(path, old, new):
+            elif not self._changed(path, old, new, mode):
                 continue
             entries.append(Add(path, Path(root + path)))
-            if self.mode == "full" and stat.S_ISREG(new[_MODE]) and path not in self._fresh:
+            if mode != "full":
+                self._hashes.pop(path, None)  # not read now: a later full snapshot must not trust it
+            elif stat.S_ISREG(new[_MODE]) and path not in self._fresh:
                 self._rehash(path)
         for path in old_index.keys() - now.keys():
             self._hashes.pop(path, None)
