@@ -184,3 +184,19 @@ def test_an_onbuild_trigger_image_is_refused_before_it_is_requested(
     allowed = _run(kiln, ["build", *args, "--denied-repos", f"{proxy.host}/other/*"])
     assert allowed.exit_code == 0, allowed.output
     assert any("/manifests/" in entry.path for entry in proxy.log)  # the trigger's image was pulled
+
+
+def test_denied_run_mount_image_is_refused_at_its_line(
+    tmp_path: Path, proxy: FaultProxy, registry_http: RegistryServer
+) -> None:
+    image = f"{proxy.host}/fixtures/busybox:latest"
+    ctx = _context(
+        tmp_path,
+        f"FROM scratch\nCOPY hello.txt /\nRUN --mount=type=bind,from={image},target=/b /b/bin/true\n",
+    )
+    args = [*_build_args(tmp_path, ctx, proxy, registry_http), "--no-push"]
+    result = _run(executor, [*args, "--allowed-registries", "quay.io"])
+    assert _error_line(result).startswith(
+        f"error: Dockerfile:3: RUN --mount from image {image} refused: not matched by --allowed-registries=quay.io"
+    )
+    assert proxy.log == []
