@@ -23,6 +23,10 @@ def test_ignore_list_covers_work_cache_context_credentials_and_runtime_files(tmp
         assert ignore.ignored(path), path
     for path in ("/usr/bin/sh", "/etc/passwd", "/tmp/other", "/home/ci/file"):
         assert not ignore.ignored(path), path
+    outputs = BuildOptions(tar_path="/out/image.tar", digest_file="https://h/put", oci_layout_path="/o/l")
+    ignore = inplace_ignore_list(outputs, Path("/w"), Path("/c"))
+    assert ignore.ignored("/out/image.tar") and ignore.ignored("/o/l/index.json")
+    assert not ignore.ignored("/out/other") and ignore.guards("/out")
     mine = BuildOptions(environ={"DOCKER_CONFIG": "/creds"})
     assert inplace_ignore_list(mine, Path("/w"), Path("/c")).ignored("/creds/config.json")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from e2e.helpers import check_expectations, options_for, prepare_case, tree, unpack_from_registry
-from e2e.throwaway import REPO, run_in_throwaway_root
+from e2e.throwaway import REPO, TOOL, run_in_throwaway_root
 from fixtures.images import PushedImage
 from fixtures.registry import RegistryServer
 from fixtures.tools import require_tool
@@ -92,3 +92,58 @@ def test_inplace_refused_outside_a_container(
     with pytest.raises(UsageError, match="refusing --isolation=inplace outside a container"):
         build(options)
     assert REPO.exists()
+
+
+def test_inplace_cleanup_empties_root_but_keeps_outputs_and_ignored_paths(
+    tmp_path: Path, registry_http: RegistryServer, busybox_image: PushedImage
+) -> None:
+    context, _ = prepare_case("inplace", tmp_path)
+    kiln = [
+        sys.executable, "-m", "kiln.cli", "build", "--isolation=inplace", "--force", "--cleanup",
+        "--dockerfile", str(context / "Dockerfile"), "--context", str(context), "--no-push",
+        "--oci-layout-path", "/out/layout", "--insecure-registry", registry_http.host,
+        "--build-arg", f"BASE={busybox_image.ref}", "--kaniko-dir", "/kiln-dir",
+    ]  # fmt: skip
+    report = context / "after"
+    script = (
+        " ".join(kiln) + f" && {TOOL} ls -a / > {report}/root && {TOOL} ls -a /out > {report}/out"
+        f" && {TOOL} cp -r /out/layout {report}/layout"
+    )
+    report.mkdir()
+    proc = run_in_throwaway_root(
+        [TOOL, "sh", "-c", script],
+        tmp_path / "mnt",
+        writable=[str(context)],
+        env={"PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "--cleanup: clearing /" in proc.stderr + proc.stdout
+    left = set((report / "root").read_text().split()) - {".", ".."}
+    assert not left & {"bin", "app", "home", "opt", "work-stage"}  # the image's files are gone
+    assert {
+        "proc",
+        "dev",
+        "sys",
+        "kiln-dir",
+        "out",
+        ".throwaway",
+    } <= left  # ignored, or guarding ignored paths
+    assert set((report / "out").read_text().split()) == {".", "..", "layout"}
+    index = (report / "layout" / "index.json").read_text()
+    assert '"manifests"' in index
+
+
+def test_inplace_refuses_when_kiln_itself_would_be_overwritten(
+    tmp_path: Path, registry_http: RegistryServer
+) -> None:
+    # On this machine kiln's interpreter lives in /root/.pyenv and its libraries in /usr/lib: not on the
+    # ignore list, so an inplace build (even forced) must stop before touching /. The Dockerfile could not
+    # harm / even if the check failed (FROM scratch, one stage: nothing unpacked, nothing cleared).
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nLABEL a=b\n")
+    options = options_for(
+        context, tmp_path / "work", registry_http.host, None, isolation="inplace", force=True
+    )
+    with pytest.raises(UsageError, match="would overwrite kiln's own files in /"):
+        build(options)

@@ -44,6 +44,7 @@ from kiln.dockerfile import (
 from kiln.dockerfile.instructions import Arg
 from kiln.errors import ContextError
 from kiln.fs import trash
+from kiln.fs.clear import clear_root
 from kiln.fs.ignore import CHROOT_IGNORED, IgnoreList
 from kiln.oci import Image, Platform
 from kiln.oci.mutate import canonical, epoch_timestamp
@@ -234,6 +235,9 @@ def build(options: BuildOptions) -> BuildResult:
                 platform=str(platform),
             )
             publish_provenance(image, options, sources.client, pushed, facts, list(settings.secrets.values()))
+        if options.cleanup and roots is not None:  # kaniko's --cleanup: / as it was, minus the image
+            log.info("--cleanup: clearing / (ignored paths stay)")
+            clear_root("/", ignore_list)
         log.info("built %s", image.digest())
         return BuildResult(image, image.digest(), pushed)
     finally:

@@ -33,6 +33,7 @@ def inplace_ignore_list(options: BuildOptions, work_root: Path, context_dir: Pat
         options.cache_dir,
         os.fspath(context_dir),
         docker_config_dir(options),
+        *output_files(options),
     ]
     return IgnoreList.build(
         [*options.ignore_paths, *keep],
@@ -40,6 +41,13 @@ def inplace_ignore_list(options: BuildOptions, work_root: Path, context_dir: Pat
         mounts=read_mount_points("/"),
         defaults=DEFAULT_IGNORED,
     )
+
+
+def output_files(options: BuildOptions) -> list[str]:
+    """Where outputs go: never snapshotted, and --cleanup (which empties ``/``) must leave them."""
+    names = (options.tar_path, options.oci_layout_path, options.digest_file,
+             options.image_name_with_digest_file, options.image_name_tag_with_digest_file)  # fmt: skip
+    return [name for name in names if name and "://" not in name]
 
 
 def docker_config_dir(options: BuildOptions) -> str:

@@ -125,7 +125,8 @@ def _default(param: click.Option, name: str) -> str:
 
 # supported flags whose effect differs in kind from kaniko's
 NOTES = {
-    "cleanup": "supported: kiln exits after its work dir is deleted (without it a detached process deletes it)",
+    "cleanup": "supported: kiln exits after its work dir is deleted (without it a detached process deletes it); "
+    "with --isolation=inplace it also empties / but for ignored paths, as kaniko",
     "cache-dir": "supported (also holds RUN --mount=type=cache dirs)",
     "compressed-caching": "accepted, no effect: kiln streams layers from disk, never keeps one in memory",
     "use-new-run": "supported: after RUN the walk snapshotter compares mtimes only; overlay reads its upper dir",
