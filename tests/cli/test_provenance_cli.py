@@ -33,7 +33,7 @@ def test_kiln_build_generate_provenance_pushes_and_keeps_secrets_out(
         ["build", "-c", str(ctx), "-d", dest, "-d", other, "--insecure-registry", registry_http.host,
          "--kaniko-dir", str(tmp_path / "k"), "--generate-provenance", "--oci-layout-path", str(layout),
          "--build-arg", f"PASSWORD={ARG_SECRET}", "--secret", "id=tok,env=MY_TOKEN",
-         "--verbosity", "debug", "--log-format", "text"],
+         "--provenance-refs-file", str(tmp_path / "refs.json"), "--verbosity", "debug", "--log-format", "text"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert ARG_SECRET not in result.output and ENV_SECRET not in result.output
@@ -45,6 +45,22 @@ def test_kiln_build_generate_provenance_pushes_and_keeps_secrets_out(
         assert [m["artifactType"] for m in index["manifests"]] == ["application/vnd.in-toto+json"]
         attached.add(index["manifests"][0]["digest"])
     assert len(attached) == 1
+    (artifact,) = attached
+    refs = json.loads((tmp_path / "refs.json").read_text())  # what the CI adapters report
+    hex_ = digest.split(":")[1]
+    assert refs == {
+        "image": digest,
+        "layoutFile": str(layout_sibling(str(layout))),
+        "attached": [
+            {
+                "repository": r,
+                "artifact": f"{r}@{artifact}",
+                "via": "fallback-tag",
+                "tag": f"{r}:sha256-{hex_}",
+            }
+            for r in (dest.rsplit(":", 1)[0], other.rsplit(":", 1)[0])
+        ],
+    }
     statement = layout_sibling(str(layout)).read_bytes()
     assert ARG_SECRET.encode() not in statement and ENV_SECRET.encode() not in statement
     assert b"MY_TOKEN" not in statement
@@ -148,3 +164,18 @@ def test_with_publish_index_the_statement_names_the_image_by_digest(
     doc = json.loads(layout_sibling(str(out / "oci")).read_text())
     assert doc["subject"] == [{"name": f"{repo}@{child}", "digest": {"sha256": child.split(":")[1]}}]
     assert doc["predicate"]["buildDefinition"]["externalParameters"]["platform"] == "linux/arm64"
+
+
+def test_provenance_refs_file_without_generate_provenance_is_refused(tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\nLABEL a=b\n")
+    result = CliRunner().invoke(
+        kiln,
+        ["build", "--no-push", "-c", str(ctx), "--kaniko-dir", str(tmp_path / "k"),
+         "--provenance-refs-file", str(tmp_path / "refs.json"), "--log-format", "text"],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: --provenance-refs-file requires --generate-provenance"], result.output
+    assert not (tmp_path / "refs.json").exists()

@@ -6,6 +6,7 @@ docker-load tarballs (``--tar-path``) have no place for an attestation: nothing 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from kiln.oci import Descriptor, Image, mediatypes
 from kiln.oci.artifact import Artifact, Payload, make_artifact
 from kiln.reference import Reference, Repository
 from kiln.registry import RegistryClient
-from kiln.registry.referrers import Attached, attach
+from kiln.registry.referrers import Attached, attach, referrers_tag
 from kiln.storage.atomic import atomic_write
 from kiln.storage.layout import REF_NAME, Layout
 
@@ -103,7 +104,30 @@ def publish_provenance(
         log.warning(
             "--generate-provenance: nothing was pushed and no --oci-layout-path given; provenance not kept"
         )
-    return Attestation(body, artifact, tuple(attached), layout_file)
+    result = Attestation(body, artifact, tuple(attached), layout_file)
+    if options.provenance_refs_file:
+        atomic_write(Path(options.provenance_refs_file), refs_json(result, image.digest()))
+    return result
+
+
+def refs_json(done: Attestation, image_digest: Digest) -> bytes:
+    """``--provenance-refs-file``: the image digest and, per repository, the artifact's ``repo@digest``,
+    how the registry lists it and (fallback only) the tag ``repo:sha256-<hex>`` holding that list."""
+    attached = [
+        {
+            "repository": str(a.repository),
+            "artifact": str(a.repository.with_digest(a.digest)),
+            "via": a.via,
+            "tag": str(a.repository.with_tag(referrers_tag(image_digest))) if a.via == "fallback-tag" else "",
+        }
+        for a in done.attached
+    ]
+    data = {
+        "image": str(image_digest),
+        "attached": attached,
+        "layoutFile": str(done.layout_file) if done.layout_file else "",
+    }
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
 
 def write_to_layout(path: Path, artifact: Artifact, body: bytes) -> Path:
@@ -135,6 +159,7 @@ __all__ = [
     "layout_sibling",
     "provenance_artifact",
     "publish_provenance",
+    "refs_json",
     "subject_names",
     "write_to_layout",
 ]

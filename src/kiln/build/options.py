@@ -114,6 +114,7 @@ class BuildOptions:
     legacy_manifest_list: bool = False  # the published index is a Docker manifest list
     index_annotations: tuple[tuple[str, str], ...] = ()
     generate_provenance: bool = False
+    provenance_refs_file: str = ""  # JSON: where the statement was attached (for CI adapters)
 
     # How layers are made
     snapshot_mode: SnapshotMode = "full"

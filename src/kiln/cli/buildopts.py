@@ -278,6 +278,8 @@ def executor_options(
     for flag in ("image_name_with_digest_file", "image_name_tag_with_digest_file"):
         if p[flag] and not destinations:
             raise UsageError(f"--{flag.replace('_', '-')} requires at least one --destination")
+    if p["provenance_refs_file"] and not p["generate_provenance"]:
+        raise UsageError("--provenance-refs-file requires --generate-provenance")
     index_annotations = _index_flags(p)
     context = p["context"]
     if p.get("bucket") and context == "/workspace/":
@@ -287,6 +289,7 @@ def executor_options(
                  "image_name_tag_with_digest_file", "cache_dir"):  # fmt: skip
         if "://" not in p[name]:  # --digest-file may be an https:// URL (HTTP PUT)
             p[name] = _absolute(p[name], cwd)
+    p["provenance_refs_file"] = _absolute(p["provenance_refs_file"], cwd)
     if in_container is None:
         from kiln.sandbox.inplace import detect_container
 
@@ -325,6 +328,7 @@ def executor_options(
         legacy_manifest_list=p["legacy_manifest_list"],
         index_annotations=index_annotations,
         generate_provenance=p["generate_provenance"],
+        provenance_refs_file=p["provenance_refs_file"],
         snapshot_mode=p["snapshot_mode"],
         single_snapshot=p["single_snapshot"],
         reproducible=p["reproducible"],

@@ -33,6 +33,7 @@ KILN_EXTRAS = (
     "isolation",
     "secret",
     "generate-provenance",
+    "provenance-refs-file",
     "allowed-registries",
     "denied-registries",
     "allowed-repos",
@@ -256,6 +257,10 @@ def executor_flags(f: F) -> F:
             "--secret", help="id=NAME,src=FILE or id=NAME,env=VAR: secret for RUN --mount=type=secret"
         ),
         bool_flag("--generate-provenance", False, "attach a SLSA provenance attestation to the image"),
+        string_flag(
+            "--provenance-refs-file",
+            help="write where the provenance went here (JSON; needs --generate-provenance)",
+        ),
         bool_flag(
             "--push-by-digest", False, "push to the destinations' repositories by digest, tags untouched"
         ),
