@@ -43,7 +43,7 @@ def build_platform(
     """One per-platform job: build, push, write the digest files into ``tmp/digests/<arch>/``."""
     arch = platform.split("/")[1]
     ctx = tmp / "ctx"
-    ctx.mkdir(exist_ok=True)
+    ctx.mkdir(parents=True, exist_ok=True)
     (ctx / "hello.txt").write_text("hello\n")
     (ctx / "Dockerfile").write_text(dockerfile)
     out = tmp / "digests" / arch
@@ -151,6 +151,19 @@ def test_docker_children_merge_into_a_legacy_list(registry_http: RegistryServer,
     kiln("index", f"--destination={dest}", f"--digests-from={tmp_path / 'digests'}",
          f"--insecure-registry={registry_http.host}", "--legacy-manifest-list")  # fmt: skip
     check_index(tmp_path, dest, children, DOCKER_LIST)
+
+    # the executor's path: the arm64 job builds and publishes the list with the amd64 job's digest file
+    published = registry_http.ref("multi/docker:published")
+    build_platform(tmp_path / "final", registry_http, "linux/arm64", dockerfile, "multi/docker", "--publish-index",
+                   "--legacy-manifest-list", f"--digests-from={tmp_path / 'digests' / 'amd64' / 'digest'}",
+                   f"--destination={published}")  # fmt: skip
+    index_digest = (tmp_path / "final" / "digests" / "arm64" / "digest").read_text()  # names the list now
+    listed = raw(published)
+    assert listed["mediaType"] == DOCKER_LIST and index_digest == raw_digest(published)
+    assert platforms_of(listed)["linux/amd64"] == children["linux/amd64"]
+    assert raw(f"{registry_http.host}/multi/docker@{platforms_of(listed)['linux/arm64']}")["mediaType"] == (
+        DOCKER_MANIFEST
+    )
 
 
 def exists(ref: str) -> bool:
