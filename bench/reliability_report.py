@@ -32,6 +32,8 @@ DEFECTS = """\
 | fault proxy | An error answer whose body could not be read escaped as `requests.exceptions.ConnectionError` instead of a `RegistryError` | `registry/errors.py`: an unreadable body is no body | same file |
 | fault proxy | A manifest GET cut off mid-body was not retried at all, whatever `--image-download-retry` said | `registry/client.py`: fetch again with backoff | same file |
 | tar fuzzing | One layer entry ~1000 directories deep took minutes to apply (O(depth^3): every parent resolved again from the root, the whole path re-joined per step): a hostile base image could stall a build | `fs/safepath.py` (prefix strings), `fs/unpack.py` (parents created along the already-resolved path) | `tests/reliability/test_fs_regressions.py` |
+| isolation (hostile RUN) | `/dev/null`, `zero`, `full`, `random`, `urandom`, `tty` in a RUN were writable bind mounts of the host's own device inodes: `chmod`/`chown`/`touch` in a RUN changed the host's `/dev/null` | `sandbox/_init.py`: bound read-only (EROFS on metadata changes; reading and writing the devices still works) | `tests/sandbox/test_chroot.py::test_host_device_nodes_cannot_be_changed`, `tests/reliability/test_isolation.py` |
+| report run | The secrets test walked the work dir while kiln's detached sweeper (`fs/trash.py`) deleted it, and failed on a vanished directory | `tests/reliability/test_secrets.py`: wait for the sweep (`wait_swept`) before searching what is left | the same test |
 | fuzzing (context walk) | Walking a build context nested ~1000 deep (easy to ship in a `tar://` context) crashed with `RecursionError` | `dockerfile/ignore.py`: explicit stack | `tests/reliability/test_fuzz_dockerfile.py::test_walk_of_a_very_deep_context` |
 """
 
@@ -83,6 +85,9 @@ ATTEMPT_NOTES = {
     "mknod-host-disk-write": "same",
     "mknod-dev-mem-read": "same",
     "mknod-in-dev": "same (/dev is a nodev tmpfs)",
+    "touch-host-dev-nodes": "EROFS: the binds of the host's device nodes are read-only (they were not: see defects)",
+    "chmod-host-dev-null": "same",
+    "chown-host-dev-null": "same",
     "reboot": "no CAP_SYS_BOOT (and inside a PID namespace reboot(2) would only end the RUN)",
     "RUN refused by kiln": "the stacked mounts left no place for /etc/hosts' stub: one-line error, exit 1",
     "kill-parent": "the RUN's parent is the namespace's init: the kernel drops SIGKILL sent to it from inside",
@@ -146,7 +151,7 @@ def isolation_section(records: list[dict[str, Any]]) -> list[str]:
         "`tests/reliability/test_isolation.py` builds hostile Dockerfiles with a real `executor` (default",
         "isolation, busybox base) and hashes the host before and after: a sentinel tree outside kiln's work dir",
         "(the target of every attempt, holding a secret), the rest of the test's tmp dir (build context and the",
-        "TMPDIR kiln runs with), `/etc`, kiln's `src/`, the hostname, `kernel.sysrq`, KSM's `run`, and the mount",
+        "TMPDIR kiln runs with), `/etc`, kiln's `src/`, the host's `/dev/null` & co (bound into every RUN), the hostname, `kernel.sysrq`, KSM's `run`, and the mount",
         "table. A host `sleep` must survive `kill -9` by its pid, no process started in a RUN may outlive the",
         "build, the executor must exit by itself without a traceback, and neither the secret nor the host's",
         "`/etc/shadow` may reach the image. Each attempt is `hostile/attacks.sh`; rc 0 means the command did what",

@@ -10,6 +10,8 @@ What is hashed before and after each build (``host_snapshot``), and why these tr
 - ``/etc`` (3 MB here, read in well under a second): what the symlink attacks aim at; a package manager
   running at the same time on the machine would make this check fail, not pass;
 - kiln's own source tree (``src/``), which the sandbox helper imports from;
+- the host's ``/dev/null``, ``zero``, ``full``, ``random``, ``urandom`` (mode, owner, times): a RUN's /dev
+  binds these very inodes;
 - state that is not a file: the hostname, the sysctls the build writes back (``kernel.sysrq``, KSM), the
   host's mount table, and a host ``sleep`` that the build tries to kill by its host pid.
 
@@ -60,6 +62,7 @@ pytestmark = [
 HOSTILE = Path(__file__).parent / "hostile"
 KILN_SRC = Path(__file__).resolve().parents[2] / "src"
 SECRET_NAME = "secret.txt"
+HOST_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 DAEMON_MARKERS = ("31337", "31338", "31339", "31340")
 _ATTEMPT = re.compile(r"attempt (\S+) rc=(\d+)")
 
@@ -145,6 +148,9 @@ def host_snapshot(host: Host) -> dict[str, object]:
     state.update(tree_snapshot(host.tmp, skip=(host.work, host.out)))
     state.update(tree_snapshot(Path("/etc")))
     state.update(tree_snapshot(KILN_SRC))
+    for device in HOST_DEVICES:  # bound into every RUN's /dev: the host's own inodes
+        st = os.stat(device)
+        state[device] = (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_ctime_ns)
     state["hostname"] = os.uname().nodename
     for path in ("/proc/sys/kernel/sysrq", "/proc/sys/kernel/hostname", "/sys/kernel/mm/ksm/run"):
         state[path] = _read(path)

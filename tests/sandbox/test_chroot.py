@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -126,6 +127,31 @@ def test_devices_made_in_the_rootfs_cannot_be_opened(tmp_path: Path, rootfs: Pat
     assert code == 0
     assert [line for line in lines if line.startswith("rc=")] == ["rc=1", "rc=1"]
     assert any("Permission denied" in line or "not permitted" in line for line in lines)
+
+
+def test_host_device_nodes_cannot_be_changed(tmp_path: Path, rootfs: Path) -> None:
+    """/dev/null & co are the host's own inodes bound in: a RUN may use them but not chmod, chown or touch them.
+
+    Regression: the binds were writable, so ``chmod 000 /dev/null`` in a RUN changed the host's /dev/null.
+    Only metadata-preserving changes are tried here (same mode, same owner, touch), so a failure harms nothing.
+    """
+    devices = [f"/dev/{name}" for name in ("null", "zero", "full", "random", "urandom", "tty")]
+    before = {d: os.stat(d) for d in devices if os.path.exists(d)}
+    script = "".join(
+        f"chmod {stat.S_IMODE(st.st_mode):o} {d}; echo chmod=$?; chown {st.st_uid}:{st.st_gid} {d}; echo chown=$?; "
+        f"touch {d}; echo touch=$?; "
+        for d, st in before.items()
+    )
+    code, lines = run(tmp_path, sh(rootfs, script + "echo x > /dev/null && head -c 3 /dev/zero | wc -c"))
+    assert code == 0
+    results = [line for line in lines if "=" in line]
+    assert len(results) == 3 * len(before) and all(not r.endswith("=0") for r in results), results
+    assert lines[-1] == "3"  # still usable
+    for d, st in before.items():
+        after = os.stat(d)
+        assert (after.st_mode, after.st_uid, after.st_gid) == (st.st_mode, st.st_uid, st.st_gid)
+        if d != "/dev/tty":  # a terminal's times move when anyone on the host uses it
+            assert (after.st_mtime_ns, after.st_ctime_ns) == (st.st_mtime_ns, st.st_ctime_ns), d
 
 
 def test_sys_is_read_only_and_proc_is_masked(tmp_path: Path, rootfs: Path) -> None:

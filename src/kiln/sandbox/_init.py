@@ -192,7 +192,9 @@ def _mount_dev(path: str) -> None:
         if not os.path.exists(host):
             continue
         node = _write(path, name, b"", 0o666)
-        lx.mount(host, node, None, lx.MS_BIND)
+        # The host's own inode: read-only, so chmod/chown/touch fail (EROFS) instead of changing the host's
+        # /dev/null; reading and writing the device itself is not a write to the filesystem and still works.
+        _bind_readonly(host, node)
     for name, link in _DEV_LINKS:
         os.symlink(link, os.path.join(path, name))
     pts, shm = os.path.join(path, "pts"), os.path.join(path, "shm")

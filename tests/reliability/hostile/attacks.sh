@@ -44,6 +44,10 @@ write)
     try mknod-host-disk-write sh -c 'dd if=/dev/zero of=/hostdisk bs=512 count=1 seek=1000000 conv=notrunc'
     try mknod-dev-mem-read sh -c 'mknod /mem c 1 1 && dd if=/mem of=/dev/null bs=1 count=1'
     try mknod-in-dev sh -c 'mknod /dev/kmsg2 c 1 11 && echo pwned > /dev/kmsg2'
+    # /dev/null & co are the host's inodes bound in; same mode/owner so a success would harm nothing but show.
+    try touch-host-dev-nodes touch /dev/null /dev/zero /dev/full /dev/random /dev/urandom
+    try chmod-host-dev-null chmod 666 /dev/null
+    try chown-host-dev-null chown 0:0 /dev/null
     try insmod modprobe -q dummy
     try fill-tmp-300mb dd if=/dev/zero of=/tmp/fill bs=1M count=300
     try fill-dev-shm dd if=/dev/zero of=/dev/shm/fill bs=1M count=200
