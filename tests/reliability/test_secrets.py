@@ -26,6 +26,7 @@ import pytest
 
 from fixtures.images import LayoutImage, busybox_on
 from fixtures.registry import RegistryServer
+from kiln.fs.trash import trash_dir, wait_swept
 from reliability import stats
 
 pytestmark = pytest.mark.registry
@@ -39,7 +40,12 @@ def _forms(secret: str, user: str | None = None) -> set[bytes]:
 
 
 def _files(*roots: Path) -> Iterable[Path]:
+    """Every file left under ``roots`` once kiln's detached sweeper has deleted the build's scratch trees.
+
+    Without the wait the walk raced the sweeper (kiln.fs.trash) and failed on a directory deleted under it.
+    """
     for root in roots:
+        wait_swept(trash_dir(root / "work"), timeout=300)
         if root.is_file():
             yield root
         elif root.is_dir():
