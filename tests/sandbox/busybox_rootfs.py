@@ -58,6 +58,19 @@ def fingerprint(root: Path) -> dict[str, tuple[object, ...]]:
     return out
 
 
+_SYSTEM_MOUNTS = ("/proc", "/sys", "/dev", "/run", "/mnt", "/etc", "/boot", "/usr")
+
+
+def host_mount_lines() -> set[str]:
+    """The machine's own mounts (``/``, ``/proc``, ``/sys``, ``/dev``...), for "nothing of the host's was unmounted".
+
+    Not every mount: other jobs' builds mount overlays under /tmp, /var/tmp... and unmount them meanwhile.
+    """
+    return {
+        line for line in mount_lines() if line.split()[2] == "/" or line.split()[2].startswith(_SYSTEM_MOUNTS)
+    }
+
+
 def mount_lines(under: Path | None = None) -> list[str]:
     """This namespace's mounts (without the ids that change); only those mentioning ``under`` if given.
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from busybox_rootfs import fingerprint, mount_lines
+from busybox_rootfs import fingerprint, host_mount_lines, mount_lines
 
 from kiln.fs.users import resolve_user
 from kiln.sandbox.base import Mount, RunSpec, SandboxError
@@ -298,7 +298,7 @@ def test_escape_attempts_change_nothing_outside(tmp_path: Path, rootfs: Path) ->
     (host / "victim").write_text("original\n")
     before_host = fingerprint(host)
     sentinel = subprocess.Popen(["sleep", "300"])
-    host_mounts = set(mount_lines())
+    host_mounts = host_mount_lines()
     victim = host / "victim"
     script = f"""
         echo pwned > {victim}; echo write=$?
@@ -332,7 +332,7 @@ def test_escape_attempts_change_nothing_outside(tmp_path: Path, rootfs: Path) ->
 
 
 def test_no_mount_is_left_behind(tmp_path: Path, rootfs: Path) -> None:
-    host_mounts = set(mount_lines())
+    host_mounts = host_mount_lines()
     src = tmp_path / "ctx"
     src.mkdir()
     mounts = (
