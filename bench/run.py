@@ -281,6 +281,9 @@ def debian_base(work: Path, host: str) -> str:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        # as Debian's own images: no downloaded packages or package lists in the base
+        for leftover in [*root.glob("var/cache/apt/archives/*.deb"), *root.glob("var/lib/apt/lists/*_*")]:
+            leftover.unlink()
         tmp = layout.with_name(layout.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.parent.mkdir(parents=True, exist_ok=True)

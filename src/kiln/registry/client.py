@@ -423,8 +423,7 @@ class RegistryClient:
         """PATCH fixed-size chunks (one chunk in memory at a time), then PUT the digest to close."""
         offset = 0
         with opener() as stream:
-            while chunk := read_exactly(stream, self.chunk_size):
-                data = chunk
+            while data := read_exactly(stream, self.chunk_size):
                 resp = self.transport.request(
                     "PATCH",
                     repo.api_host,
@@ -444,6 +443,7 @@ class RegistryClient:
                 resp.close()
                 location = self._location(resp, repo)
                 offset += len(data)
+                del data  # one chunk in memory: this one goes before the next is read
         resp = self.transport.request(
             "PUT",
             repo.api_host,

@@ -116,7 +116,11 @@ def with_query(url: str, params: dict[str, str]) -> str:
 
 
 def read_exactly(stream: IO[bytes] | BinaryIO, n: int) -> bytes:
-    parts, total = [], 0
+    """``n`` bytes (fewer only at EOF), in one allocation when the stream delivers them at once (a file)."""
+    first = stream.read(n)
+    if len(first) == n or not first:
+        return first
+    parts, total = [first], len(first)
     while total < n:
         data = stream.read(min(CHUNK, n - total))
         if not data:
