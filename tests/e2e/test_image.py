@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -142,8 +143,28 @@ def _check_runs(rootfs: Path, env: dict[str, str], registry: RegistryServer) -> 
     assert len(pushed["Layers"]) == 1
 
 
+def _check_private_ca(rootfs: Path, env: dict[str, str], registry: RegistryServer) -> None:
+    """kaniko's recipe for a private CA: append it to /kaniko/ssl/certs/ca-certificates.crt; no flag needed."""
+    assert registry.ca_path is not None
+    destination = registry.ref("inside/tls:1")
+    push = ("/kaniko/executor", "--context", "dir:///workspace/ctx", "--dockerfile", "/workspace/ctx/Dockerfile",
+            "--destination", destination, "--isolation", "chroot")  # fmt: skip
+    refused = _in_image(rootfs, env, *push)
+    assert refused.returncode != 0
+    assert "certificate" in refused.stderr.lower(), refused.stderr
+    with (rootfs / "kaniko/ssl/certs/ca-certificates.crt").open("a") as bundle:
+        bundle.write(registry.ca_path.read_text())
+    trusted = _in_image(rootfs, env, *push)
+    assert trusted.returncode == 0, trusted.stderr
+    assert run_tool(["skopeo", "inspect", "--tls-verify=false", f"docker://{destination}"]).stdout
+
+
 def test_executor_image(
-    registry_http: RegistryServer, python_base: str, busybox_image: PushedImage, tmp_path: Path
+    registry_http: RegistryServer,
+    registry_tls: RegistryServer,
+    python_base: str,
+    busybox_image: PushedImage,
+    tmp_path: Path,
 ) -> None:
     layout, ref = _build("executor", tmp_path, registry_http, python_base, busybox_image)
     assert run_tool(["skopeo", "inspect", "--config", "--raw", f"oci:{layout}"]).stdout
@@ -155,6 +176,31 @@ def test_executor_image(
     assert (rootfs / "kaniko/ssl/certs/ca-certificates.crt").stat().st_size > 0
     assert not list((rootfs / "kaniko/python/lib").glob("python3*/test"))  # the stdlib's tests are left out
     _check_runs(rootfs, _env(config), registry_http)
+    _check_private_ca(rootfs, _env(config), registry_tls)
+
+
+def _in_container(rootfs: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    """Like a container runtime: a private mount namespace, a fresh /proc, a tmpfs /dev with the usual nodes.
+
+    Nothing of the host is mounted into the rootfs, so an inplace build that empties ``/`` can only
+    empty the test's copy.
+    """
+    for name in ("proc", "dev"):
+        (rootfs / name).mkdir(exist_ok=True)
+    mount, mknod, chroot = (shlex.quote(require_tool(t)) for t in ("mount", "mknod", "chroot"))
+    setup = (  # host tools by absolute path: PATH is the image's
+        f'{mount} -t proc proc "$1/proc" && {mount} -t tmpfs -o mode=755 tmpfs "$1/dev" && '
+        f'{mknod} -m 666 "$1/dev/null" c 1 3 && {mknod} -m 666 "$1/dev/zero" c 1 5 && '
+        f'{mknod} -m 666 "$1/dev/urandom" c 1 9 && '
+        # the debug image's VOLUME /busybox: a runtime mounts a volume there (kiln's inplace keeps mount points)
+        f'{{ [ ! -d "$1/busybox" ] || {mount} --bind "$1/busybox" "$1/busybox"; }} && shift && exec {chroot} "$@"'
+    )
+    unshare = require_tool("unshare")
+    return subprocess.run(
+        [unshare, "--mount", "--propagation", "private", "--fork", require_tool("sh"), "-c", setup, "sh",
+         str(rootfs), str(rootfs), *argv],
+        env=env, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
 
 
 def test_debug_image(
@@ -172,3 +218,30 @@ def test_debug_image(
     assert shell.returncode == 0, shell.stderr
     assert shell.stdout.splitlines()[0] == "/root"
     assert "kiln version" in shell.stdout
+    _check_inplace_build(rootfs, env, registry_http, busybox_image)
+
+
+def _check_inplace_build(
+    rootfs: Path, env: dict[str, str], registry: RegistryServer, busybox: PushedImage
+) -> None:
+    """kaniko's model: two stages built in / of the image's own container; kiln and the shell survive."""
+    ctx = rootfs / "workspace" / "ctx"
+    ctx.mkdir(parents=True)
+    (ctx / "Dockerfile").write_text(
+        f"FROM {busybox.ref} AS one\nRUN echo one > /one.txt\n"
+        f"FROM {busybox.ref}\nCOPY --from=one /one.txt /copied.txt\nRUN cat /copied.txt > /two.txt\n"
+    )
+    destination = registry.ref("inside/inplace:1")
+    script = (
+        "/kaniko/executor --context dir:///workspace/ctx --dockerfile /workspace/ctx/Dockerfile "
+        f"--destination {destination} --insecure --insecure-pull --isolation inplace "
+        "--digest-file /kaniko/digest && /busybox/ls /kaniko/python/bin/python3 && test ! -e /one.txt"
+    )
+    run = _in_container(rootfs, {**env, "container": "kiln-test"}, "/busybox/sh", "-c", script)
+    assert run.returncode == 0, run.stdout + run.stderr
+    digest = (rootfs / "kaniko" / "digest").read_text()
+    pulled, config = _unpack(f"{destination.rsplit(':', 1)[0]}@{digest}", rootfs.parent.parent / "inplace")
+    assert (pulled / "two.txt").read_text() == "one\n"
+    assert not (pulled / "one.txt").exists()
+    assert not (pulled / "kaniko").exists()  # kiln's own directory never enters the image it builds
+    assert config["config"]["Env"]
