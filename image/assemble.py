@@ -178,6 +178,9 @@ def write_entry_points(kaniko: Path) -> None:
             f"#!{PREFIX}/bin/{VERSION} -I\nimport sys\n\nfrom {module} import {func}\n\nsys.exit({func}())\n"
         )
         script.chmod(0o755)
+    # The CI adapters' steps run `python3 -m kiln.integrations <platform>` (PATH: /kaniko); the symlink keeps
+    # kaniko's PATH unchanged (the interpreter finds its prefix through the link).
+    (kaniko / "python3").symlink_to(f"python/bin/{VERSION}")
 
 
 def copy_ca_bundle(kaniko: Path, site: Path) -> None:

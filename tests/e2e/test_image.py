@@ -172,7 +172,7 @@ def test_executor_image(
     _check_config(config, "/usr/local/bin:/kaniko")
     assert sorted(os.listdir(rootfs)) == ["kaniko", "workspace"]
     kaniko = sorted(os.listdir(rootfs / "kaniko"))
-    assert kaniko == [".docker", "executor", "kiln", "lib", "python", "ssl", "warmer"], kaniko
+    assert kaniko == [".docker", "executor", "kiln", "lib", "python", "python3", "ssl", "warmer"], kaniko
     assert (rootfs / "kaniko/ssl/certs/ca-certificates.crt").stat().st_size > 0
     assert not list((rootfs / "kaniko/python/lib").glob("python3*/test"))  # the stdlib's tests are left out
     _check_runs(rootfs, _env(config), registry_http)
@@ -218,7 +218,29 @@ def test_debug_image(
     assert shell.returncode == 0, shell.stderr
     assert shell.stdout.splitlines()[0] == "/root"
     assert "kiln version" in shell.stdout
+    _check_gitlab_step(rootfs, env, registry_http)
     _check_inplace_build(rootfs, env, registry_http, busybox_image)
+
+
+def _check_gitlab_step(rootfs: Path, env: dict[str, str], registry: RegistryServer) -> None:
+    """The GitLab adapter's job script in the debug image: `python3 -m kiln.integrations gitlab` on PATH."""
+    ctx = rootfs / "workspace" / "gitlab"
+    ctx.mkdir(parents=True)
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY Dockerfile /Dockerfile\n")
+    variables = {
+        "KILN_CONTEXT": "/workspace/gitlab",
+        "KILN_DESTINATIONS": registry.ref("inside/gitlab:1"),
+        "KILN_EXTRA_ARGS": "--insecure --isolation chroot",
+        "KILN_DOTENV": "/workspace/gitlab/kiln.env",
+    }
+    job = _in_image(rootfs, {**env, **variables}, "/busybox/sh", "-c", "python3 -m kiln.integrations gitlab")
+    assert job.returncode == 0, job.stdout + job.stderr
+    dotenv = dict(line.split("=", 1) for line in (ctx / "kiln.env").read_text().splitlines() if "=" in line)
+    assert dotenv["IMAGE_DIGEST"].startswith("sha256:"), dotenv
+    pushed = run_tool(
+        ["skopeo", "inspect", "--tls-verify=false", f"docker://{registry.ref('inside/gitlab:1')}"]
+    )
+    assert json.loads(pushed.stdout)["Digest"] == dotenv["IMAGE_DIGEST"]
 
 
 def _check_inplace_build(
