@@ -202,3 +202,45 @@ def test_ignore_list_globs_and_mounts() -> None:
     ig = IgnoreList.build(extra=["/opt/*/cache"], ignore_var_run=False)
     assert ig.ignored("/opt/app/cache/x") and not ig.ignored("/opt/app/data")
     assert ig.ignored("/proc/1") and not ig.ignored("/var/run/x")
+
+
+def _mounted_overlay(tmp_path: Path) -> tuple[Path, OverlaySnapshotter]:
+    base = tmp_path / "base"
+    (base / "etc").mkdir(parents=True)
+    (base / "etc" / "passwd").write_text("root:x:0:0::/:/bin/sh\n")
+    os.utime(base / "etc", ns=(0, 0))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    if os.geteuid() != 0 or not overlay_supported(scratch / "probe"):
+        pytest.skip("overlayfs needs root here")
+    snap = OverlaySnapshotter(base, scratch / "ovl", IGNORE)
+    snap.start()
+    return snap.root, snap
+
+
+def test_overlay_drops_a_directory_only_copied_up(tmp_path: Path) -> None:
+    """A file made and removed (the sandbox's /etc/hosts stub) with the mtime put back is no change."""
+    root, snap = _mounted_overlay(tmp_path)
+    try:
+        (root / "etc" / "hosts").write_text("stub")
+        (root / "etc" / "hosts").unlink()
+        os.utime(root / "etc", ns=(0, 0))
+        assert snap.changes() == []
+        (root / "etc" / "hosts").write_text("stub")
+        (root / "etc" / "hosts").unlink()  # the mtime moved this time: a real change of /etc
+        assert [e.path for e in snap.changes()] == ["/etc"]
+    finally:
+        snap.close()
+
+
+def test_overlay_keeps_a_copied_up_directory_with_changes(tmp_path: Path) -> None:
+    root, snap = _mounted_overlay(tmp_path)
+    try:
+        (root / "etc" / "new").write_text("n")
+        os.utime(root / "etc", ns=(0, 0))
+        assert sorted(e.path for e in snap.changes()) == ["/etc", "/etc/new"]
+        os.chmod(root / "etc", 0o700)
+        os.utime(root / "etc", ns=(0, 0))
+        assert "/etc" in [e.path for e in snap.changes()]
+    finally:
+        snap.close()

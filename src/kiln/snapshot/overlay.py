@@ -29,6 +29,19 @@ _MNT_DETACH = 2
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
+def _user_xattrs(path: str) -> dict[str, bytes]:
+    """The xattrs a layer carries (overlayfs' own ``trusted.overlay.*`` bookkeeping left out)."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+        return {
+            n: os.getxattr(path, n, follow_symlinks=False)
+            for n in names
+            if not n.startswith("trusted.overlay.")
+        }
+    except OSError:
+        return {}
+
+
 def _mount_overlay(lower: Path, upper: Path, work: Path, target: Path) -> None:
     # metacopy=off: a chmod must copy the data up too, or the upper file would read as empty.
     # redirect_dir=off: a renamed directory is copied, so the upper dir alone describes it.
@@ -134,7 +147,47 @@ class OverlaySnapshotter(Snapshotter):
                             entries.append(Opaque(path))
                         stack.append((path, item.path))
                     entries.append(Add(path, item.path, st))
-        return entries
+        return self._without_untouched_dirs(entries)
+
+    def _without_untouched_dirs(self, entries: list[Entry]) -> list[Entry]:
+        """Drop directories copied up only because something inside them came and went.
+
+        The sandbox's stubs for /etc/hosts and /etc/resolv.conf (or a file a step made and removed)
+        copy the directory up; when nothing is left below it and its mode, owner, mtime and user
+        xattrs equal the base's, it is no change: BuildKit's layer has no such entry, and without
+        this a RUN that changes nothing made a layer holding /etc.
+        """
+        kept = list(entries)
+        while True:
+            parents = {e.path.rpartition("/")[0] for e in kept}
+            opaque = {e.path for e in kept if isinstance(e, Opaque)}
+            drop = {
+                e.path
+                for e in kept
+                if isinstance(e, Add)
+                and e.st is not None
+                and stat.S_ISDIR(e.st.st_mode)
+                and e.path not in parents
+                and e.path not in opaque
+                and self._same_as_base(e.path, e.host, e.st)
+            }
+            if not drop:
+                return kept
+            kept = [e for e in kept if e.path not in drop]
+
+    def _same_as_base(self, path: str, host: Path | str, st: os.stat_result) -> bool:
+        base = os.fspath(self.base) + path
+        try:
+            before = os.lstat(base)
+        except OSError:
+            return False
+        same = (before.st_mode, before.st_uid, before.st_gid, before.st_mtime_ns) == (
+            st.st_mode,
+            st.st_uid,
+            st.st_gid,
+            st.st_mtime_ns,
+        )
+        return same and _user_xattrs(os.fspath(host)) == _user_xattrs(base)
 
     def take(
         self,
