@@ -167,7 +167,9 @@ def test_executor_image(
     tmp_path: Path,
 ) -> None:
     layout, ref = _build("executor", tmp_path, registry_http, python_base, busybox_image)
-    assert run_tool(["skopeo", "inspect", "--config", "--raw", f"oci:{layout}"]).stdout
+    in_layout = json.loads(run_tool(["skopeo", "inspect", f"oci:{layout}"]).stdout)
+    pushed = json.loads(run_tool(["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"]).stdout)
+    assert in_layout["Digest"] == pushed["Digest"]  # the OCI layout holds the image that was pushed
     rootfs, config = _unpack(ref, tmp_path / "unpacked")
     _check_config(config, "/usr/local/bin:/kaniko")
     assert sorted(os.listdir(rootfs)) == ["kaniko", "workspace"]
