@@ -76,17 +76,48 @@ class Copier:
 
     def copy(self, src: Path, image_path: str) -> None:
         """Copy ``src`` (file, link or directory tree) to ``image_path``."""
-        st = src.lstat()
-        if stat.S_ISDIR(st.st_mode):
-            dest = self.host(image_path, True)
+        self._copy_all([(src, image_path)])
+
+    def _copy_all(self, items: list[tuple[Path, str]]) -> None:
+        """Copy each (source, image path) in order, depth first, a directory's mode and times set after its children.
+
+        An explicit stack, not recursion: a tree a RUN or a base layer made thousands of levels deep must not end
+        the build with Python's RecursionError. A child's destination is found from its parent's, already
+        resolved inside the root, so a deep tree costs one lookup per entry, not one walk from the root.
+        """
+        todo: list[tuple[Path, str | os.stat_result, Path | None]] = [
+            (s, p, None) for s, p in reversed(items)
+        ]
+        while todo:
+            path, what, parent = todo.pop()
+            if isinstance(what, os.stat_result):
+                self.finish(path, what)
+                continue
+            st = path.lstat()
+            if not stat.S_ISDIR(st.st_mode):
+                self._copy_entry(path, self._dest(what, parent, False), st)
+                continue
+            dest = self._dest(what, parent, True)
             if os.path.lexists(dest) and not dest.is_dir():
                 dest.unlink()
             if not dest.exists():
                 dest.mkdir()
-            self.copy_children(src, image_path)
-            self.finish(dest, st)
-            return
-        dest = self.host(image_path, False)
+            todo.append((dest, st, None))
+            todo.extend(
+                (child, image_path, dest) for child, image_path in reversed(self._children(path, what))
+            )
+
+    def _dest(self, image_path: str, parent: Path | None, follow: bool) -> Path:
+        """``host(image_path, follow)``, starting from the parent's resolved host path when there is one."""
+        if parent is None:
+            return self.host(image_path, follow)
+        dest = parent / posixpath.basename(image_path)
+        if follow and dest.is_symlink():
+            return self.host(image_path, follow)
+        return dest
+
+    def _copy_entry(self, src: Path, dest: Path, st: os.stat_result) -> None:
+        """One file, symlink, device or FIFO to ``dest`` (a host path inside the root)."""
         if dest.is_dir() and not dest.is_symlink():
             shutil.rmtree(dest)
         elif os.path.lexists(dest):
@@ -132,10 +163,14 @@ class Copier:
         return not (child.is_dir() and not child.is_symlink() and reinclude)
 
     def copy_children(self, src: Path, image_path: str) -> None:
-        for name in sorted(os.listdir(src)):
-            child = src / name
-            if not self.excluded(child):
-                self.copy(child, posixpath.join(image_path, name))
+        self._copy_all(self._children(src, image_path))
+
+    def _children(self, src: Path, image_path: str) -> list[tuple[Path, str]]:
+        return [
+            (src / name, posixpath.join(image_path, name))
+            for name in sorted(os.listdir(src))
+            if not self.excluded(src / name)
+        ]
 
     def mode_for(self, st: os.stat_result) -> int:
         mode = stat.S_IMODE(st.st_mode)
