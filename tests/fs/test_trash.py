@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -128,3 +129,48 @@ def test_cleanup_flag_waits_for_the_deletion(tmp_path: Path, ctx: Path) -> None:
     # no waiting here: with --cleanup the executor returned after the work dir was deleted
     assert trash.pending(kaniko / trash.TRASH_DIR) == []
     assert not [p for p in kaniko.iterdir() if p.name.startswith("build-")]
+
+
+def _deep_tree(top: Path, depth: int, outside: Path) -> None:
+    """``top/d/d/.../d`` ``depth`` levels deep (far past PATH_MAX), a file and a symlink out at the bottom."""
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+        os.symlink(str(outside), "out", dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def test_a_tree_deeper_than_the_recursion_limit_is_swept(tmp_path: Path) -> None:
+    """Regression: shutil.rmtree raised RecursionError on a tree a RUN made 3000 levels deep; it stayed on disk."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("keep\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    try:
+        _deep_tree(work / "build-1", 3000, outside)
+        assert trash.move_to_trash(work / "build-1", work) is not None
+        assert trash.sweep(trash.trash_dir(work)) == 0
+        assert trash.pending(trash.trash_dir(work)) == []
+        assert (outside / "keep").read_text() == "keep\n"
+    finally:  # pytest's own tmp cleanup is shutil.rmtree: a tree left by a failure would break it for everyone
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+def test_remove_tree_on_wide_trees_missing_paths_and_single_files(tmp_path: Path) -> None:
+    tree = _tree(tmp_path / "t")
+    for i in range(200):
+        (tree / "wide" / f"d{i}" / "sub").mkdir(parents=True)
+    assert trash.remove_tree(tree) is True
+    assert not tree.exists() and os.path.exists("/etc/passwd")
+    assert trash.remove_tree(tmp_path / "missing") is True
+    single = tmp_path / "file"
+    single.write_text("x")
+    assert trash.remove_tree(single) is True and not single.exists()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import sys
 import time
 import uuid
@@ -75,6 +74,75 @@ def move_to_trash(path: Path, work_root: Path) -> Path | None:
     return target
 
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def remove_tree(path: Path | str) -> bool:
+    """Delete ``path`` and everything below it, however deep; True when it is gone.
+
+    Why not ``shutil.rmtree``: it recurses once per directory level, so a tree a few thousand levels deep
+    (one ``RUN`` loop of ``mkdir d; cd d`` makes it) raised RecursionError and stayed on disk for good, and
+    a path that long exceeds PATH_MAX anyway. Here one directory fd is open at a time: down by name with
+    O_NOFOLLOW (symlinks are unlinked, never followed), back up by ``..``; each level keeps its name and the
+    subdirectories still to visit, so every directory is read once. What cannot be deleted is left.
+    """
+    path = os.fspath(path)
+    try:
+        fd = os.open(path, _DIR_FLAGS)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return not os.path.lexists(path)
+    levels: list[
+        tuple[str, list[str]]
+    ] = []  # per level below ``path``: (its name, the parent's subdirs left)
+    todo = _unlink_files(fd)
+    try:
+        while True:
+            if todo:
+                name = todo.pop()
+                try:
+                    child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except OSError:
+                    continue
+                levels.append((name, todo))
+                os.close(fd)
+                fd = child
+                todo = _unlink_files(fd)
+                continue
+            if not levels:
+                break
+            parent = os.open("..", _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            name, todo = levels.pop()
+            with contextlib.suppress(OSError):
+                os.rmdir(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+    return not os.path.lexists(path)
+
+
+def _unlink_files(fd: int) -> list[str]:
+    """Unlink everything in directory ``fd`` but its subdirectories; return their names."""
+    subdirs = []
+    with os.scandir(fd) as it:
+        entries = list(it)
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        if is_dir:
+            subdirs.append(entry.name)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.name, dir_fd=fd)
+    return subdirs
+
+
 def sweep(trash: Path, mountinfo_path: str = "/proc/self/mountinfo", remove_root: bool = False) -> int:
     """Delete every entry of ``trash`` (holding its lock); returns how many entries were left in place.
 
@@ -98,12 +166,7 @@ def sweep(trash: Path, mountinfo_path: str = "/proc/self/mountinfo", remove_root
             if busy_below(entry, mountinfo_path) is not None:
                 left += 1
                 continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    os.unlink(entry)
-            if os.path.lexists(entry):
+            if not remove_tree(entry):
                 left += 1
     finally:
         os.close(lock)
@@ -217,7 +280,7 @@ def discard_root(work_root: Path, wait: bool = False) -> bool:
         return not os.path.lexists(work_root)
     for name in names:
         if move_to_trash(work_root / name, work_root) is None:
-            shutil.rmtree(work_root / name, ignore_errors=True)
+            remove_tree(work_root / name)
     if wait or start_sweeper(trash, remove_root=True) is None:
         sweep(trash, remove_root=True)
         with contextlib.suppress(OSError):
@@ -239,7 +302,7 @@ def discard(path: Path, work_root: Path, wait: bool = False) -> None:
     moved = move_to_trash(path, work_root)
     trash = trash_dir(work_root)
     if moved is None:
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)
         return
     if wait:
         sweep(trash)
