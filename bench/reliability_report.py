@@ -33,6 +33,8 @@ DEFECTS = """\
 | fault proxy | A manifest GET cut off mid-body was not retried at all, whatever `--image-download-retry` said | `registry/client.py`: fetch again with backoff | same file |
 | tar fuzzing | One layer entry ~1000 directories deep took minutes to apply (O(depth^3): every parent resolved again from the root, the whole path re-joined per step): a hostile base image could stall a build | `fs/safepath.py` (prefix strings), `fs/unpack.py` (parents created along the already-resolved path) | `tests/reliability/test_fs_regressions.py` |
 | isolation (hostile RUN) | `/dev/null`, `zero`, `full`, `random`, `urandom`, `tty` in a RUN were writable bind mounts of the host's own device inodes: `chmod`/`chown`/`touch` in a RUN changed the host's `/dev/null` | `sandbox/_init.py`: bound read-only (EROFS on metadata changes; reading and writing the devices still works) | `tests/sandbox/test_chroot.py::test_host_device_nodes_cannot_be_changed`, `tests/reliability/test_isolation.py` |
+| isolation (hostile RUN) | A RUN that leaves a directory 1500 levels deep: a later `COPY --from` of it ended the build in `internal error: RecursionError` (`Copier.copy` recursed per level, and resolved every entry from the root: O(depth^2) lookups) | `build/steps/copy.py`: explicit stack, each child's destination from its parent's resolved path | `tests/build/test_copy_deep_tree.py`, `tests/reliability/test_isolation.py::test_a_tree_deeper_than_the_recursion_limit_is_built_and_cleaned_up` |
+| isolation (hostile RUN) | The same tree could never be deleted: the work-dir sweeper's `shutil.rmtree` died with RecursionError, leaving it on disk for good (and every later sweeper died on it again) | `fs/trash.py`: `remove_tree`, iterative with one directory fd at a time, O_NOFOLLOW | `tests/fs/test_trash.py::test_a_tree_deeper_than_the_recursion_limit_is_swept`, the isolation test above |
 | report run | The secrets test walked the work dir while kiln's detached sweeper (`fs/trash.py`) deleted it, and failed on a vanished directory | `tests/reliability/test_secrets.py`: wait for the sweep (`wait_swept`) before searching what is left | the same test |
 | fuzzing (context walk) | Walking a build context nested ~1000 deep (easy to ship in a `tar://` context) crashed with `RecursionError` | `dockerfile/ignore.py`: explicit stack | `tests/reliability/test_fuzz_dockerfile.py::test_walk_of_a_very_deep_context` |
 """
@@ -88,6 +90,7 @@ ATTEMPT_NOTES = {
     "touch-host-dev-nodes": "EROFS: the binds of the host's device nodes are read-only (they were not: see defects)",
     "chmod-host-dev-null": "same",
     "chown-host-dev-null": "same",
+    "deep-tree-copied-and-deleted": "built, copied to another stage and deleted (RecursionError twice before: see defects)",
     "reboot": "no CAP_SYS_BOOT (and inside a PID namespace reboot(2) would only end the RUN)",
     "RUN refused by kiln": "the stacked mounts left no place for /etc/hosts' stub: one-line error, exit 1",
     "kill-parent": "the RUN's parent is the namespace's init: the kernel drops SIGKILL sent to it from inside",

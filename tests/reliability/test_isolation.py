@@ -50,6 +50,7 @@ from fixtures.images import (
     write_image_layout,
 )
 from fixtures.registry import RegistryServer
+from kiln.fs.trash import TRASH_DIR, pending, trash_dir, wait_swept
 from reliability import stats
 
 pytestmark = [
@@ -440,6 +441,49 @@ def test_base_image_symlinks_out_of_the_root_stay_inside(
     else:
         assert outcome.code == 0, outcome.log[-4000:]
         assert len(outcome.attempts) == 6
+
+
+DEEP_DOCKERFILE = """\
+FROM {base} AS deep
+RUN ["/bin/busybox", "sh", "-c", "i=0; while [ $i -lt 1500 ]; do /bin/busybox mkdir d && cd d || exit 1; i=$((i+1)); done; echo deep > f"]
+FROM {base}
+COPY --from=deep /d /d
+"""
+
+
+def test_a_tree_deeper_than_the_recursion_limit_is_built_and_cleaned_up(
+    registry_http: RegistryServer,
+    busybox_layout: LayoutImage,
+    host: Host,
+    sleeper: subprocess.Popen[bytes],
+) -> None:
+    """A RUN leaves a directory 1500 levels deep: kiln snapshots it, copies it to another stage, then deletes it.
+
+    Regressions: COPY ended in 'internal error: RecursionError', and the work-dir sweeper died on the tree and
+    left it on disk for good.
+    """
+    base = busybox_on(registry_http, busybox_layout, "isolation/busybox:latest")
+    (host.context / "Dockerfile").write_text(DEEP_DOCKERFILE.format(base=base.ref))
+    before, mounts = host_snapshot(host), _mount_points()
+    try:
+        outcome = build(host, registry_http, "deep", sleeper.pid)
+        diff = _check(host, before, mounts, outcome, sleeper)
+        swept = wait_swept(trash_dir(host.work), timeout=300)
+        left = [p for p in os.listdir(host.work) if p != TRASH_DIR] + pending(trash_dir(host.work))
+    finally:  # pytest's own tmp cleanup (shutil.rmtree) cannot delete such a tree if kiln left it
+        subprocess.run(["rm", "-rf", str(host.work), str(host.out)], check=False)
+    stats.record(
+        "isolation",
+        "a RUN leaves a tree 1500 levels deep; COPY --from copies it; kiln's cleanup deletes it",
+        attempts=1,
+        blocked=0,
+        host_changes=len(diff),
+        build_exit=outcome.code,
+        results={"deep-tree-copied-and-deleted": 0 if outcome.code == 0 and swept and not left else 1},
+    )
+    assert diff == []
+    assert outcome.code == 0, outcome.log[-3000:]
+    assert swept and left == [], left
 
 
 def test_reboot_inside_the_build_is_contained(
