@@ -112,6 +112,22 @@ def test_attach_without_referrers_api_keeps_the_fallback_tag(
     assert stored["subject"]["digest"] == str(subject.digest)  # the registry kept the field as sent
 
 
+def test_attach_over_plain_http_with_insecure_alone(
+    registry_http: RegistryServer, busybox_layout: LayoutImage, tmp_path: Path
+) -> None:
+    """--insecure (plain HTTP for pushes, kaniko's usual flag for a local registry) covers the fallback tag's
+    read-modify-write: that read is part of the push, not a pull (--insecure-pull)."""
+    ref, subject = _pushed(registry_http, busybox_layout)
+    artifact = make_artifact(mediatypes.IN_TOTO, [Payload(mediatypes.IN_TOTO, b'{"n":3}')], subject)
+    with client_for(registry_http, tmp_path, insecure_registries=(), insecure=True) as client:
+        done = attach(client, ref.context(), artifact)
+        attach(client, ref.context(), artifact)  # the second attach reads the tag the first one wrote
+    assert done.via == "fallback-tag"
+    tag = f"{ref.context()}:{referrers_tag(subject.digest)}"
+    index = skopeo_inspect(tag, raw=True)
+    assert [m["digest"] for m in index["manifests"]] == [str(artifact.digest)]
+
+
 def test_a_foreign_manifest_under_the_referrers_tag_is_not_overwritten(
     registry_http: RegistryServer, busybox_layout: LayoutImage, tmp_path: Path
 ) -> None:

@@ -99,11 +99,18 @@ class RegistryClient:
         )
 
     def fetch_manifest(
-        self, repo: Repository, ref: Reference, accept: tuple[str, ...] = MANIFEST_ACCEPT
+        self,
+        repo: Repository,
+        ref: Reference,
+        accept: tuple[str, ...] = MANIFEST_ACCEPT,
+        *,
+        push: bool = False,
     ) -> FetchedManifest:
         """GET a manifest from exactly ``repo`` (no mirrors), by the tag or digest of ``ref``.
 
         A body cut off mid-way is fetched again (``image_download_retry`` times), as a refused request would be.
+        ``push``: a read that is part of a push (the destination's settings apply: --insecure, not
+        --insecure-pull).
         """
         attempt = 0
         while True:
@@ -112,7 +119,7 @@ class RegistryClient:
                 repo.api_host,
                 f"/v2/{repo.repository}/manifests/{ref.identifier}",
                 scopes=[repo.scope("pull")],
-                push=False,
+                push=push,
                 what=f"pull manifest {ref}",
                 headers={"Accept": ", ".join(accept)},
                 default_code="MANIFEST_UNKNOWN",

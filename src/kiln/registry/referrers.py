@@ -75,7 +75,7 @@ def attach(client: RegistryClient, repo: Repository, artifact: Artifact) -> Atta
 
 def update_fallback_tag(client: RegistryClient, repo: Repository, subject: Digest, entry: Descriptor) -> None:
     """Add ``entry`` to the index under ``subject``'s referrers tag (created when missing)."""
-    current = read_fallback_index(client, repo, subject)
+    current = read_fallback_index(client, repo, subject, push=True)
     if current is not None and entry in current.manifests:
         return
     merged = merge_referrer(current, entry)
@@ -84,17 +84,19 @@ def update_fallback_tag(client: RegistryClient, repo: Repository, subject: Diges
     log.debug("referrers tag %s now lists %d manifests", tag, len(merged.manifests))
 
 
-def read_fallback_index(client: RegistryClient, repo: Repository, subject: Digest) -> Index | None:
+def read_fallback_index(
+    client: RegistryClient, repo: Repository, subject: Digest, *, push: bool = False
+) -> Index | None:
     """The index under ``subject``'s referrers tag in exactly ``repo``; None when the tag does not exist.
+    ``push``: read while attaching, so the destination's transport settings apply (``--insecure``).
 
     Raises when the tag holds something other than an OCI index: overwriting it would destroy data that is
     not ours (distribution-spec 1.1 asks clients to stop there).
     """
     tag = repo.with_tag(referrers_tag(subject))
     try:
-        fetched = client.fetch_manifest(
-            repo, tag
-        )  # every type: a registry may hide others from a narrow Accept
+        # every type: a registry may hide others from a narrow Accept
+        fetched = client.fetch_manifest(repo, tag, push=push)
     except RegistryError as err:
         if err.status == 404 or err.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "NOT_FOUND"):
             return None
