@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 FAKE_DIGEST = "sha256:" + "ab" * 32
+FAKE_ARTIFACT = "sha256:" + "cd" * 32  # the provenance attestation's manifest digest
+FAKE_TAG_SUFFIX = ":sha256-" + "ab" * 32  # its referrers fallback tag, after the repository
 
 FAKE_EXECUTOR = textwrap.dedent(
     """
@@ -44,6 +46,11 @@ FAKE_EXECUTOR = textwrap.dedent(
         open(path, "w").write("".join(d.rsplit(":", 1)[0] + "@" + digest + "\\n" for d in dests))
     for path in flag("--image-name-tag-with-digest-file"):
         open(path, "w").write("".join(d + "@" + digest + "\\n" for d in dests))
+    for path in flag("--provenance-refs-file"):  # kiln's format (docs/supply-chain.md), fallback-tag path
+        repos = list(dict.fromkeys(d.rsplit(":", 1)[0] for d in dests))
+        attached = [{"repository": r, "artifact": r + "@" + os.environ["FAKE_ARTIFACT"], "via": "fallback-tag",
+                     "tag": r + ":sha256-" + digest.split(":")[1]} for r in repos]
+        json.dump({"image": digest, "attached": attached, "layoutFile": ""}, open(path, "w"))
     """
 )
 
@@ -56,7 +63,8 @@ class FakeExecutor:
         self.argv = [sys.executable, str(self.script)]
 
     def environ(self, **extra: str) -> dict[str, str]:
-        env = {"FAKE_RECORD": str(self.record_path), "FAKE_DIGEST": FAKE_DIGEST, "PATH": "/usr/bin:/bin"}
+        env = {"FAKE_RECORD": str(self.record_path), "FAKE_DIGEST": FAKE_DIGEST, "FAKE_ARTIFACT": FAKE_ARTIFACT,
+               "PATH": "/usr/bin:/bin"}  # fmt: skip
         env.update(extra)
         return env
 

@@ -19,7 +19,7 @@ from kiln.integrations import github
 from kiln.integrations.errorline import find_dockerfile_problem
 from kiln.integrations.request import ExecutorRequest
 
-from .conftest import FAKE_DIGEST, FakeExecutor
+from .conftest import FAKE_ARTIFACT, FAKE_DIGEST, FAKE_TAG_SUFFIX, FakeExecutor
 
 REPO = Path(__file__).resolve().parents[2]
 ACTION = REPO / "actions" / "build" / "action.yml"
@@ -162,6 +162,39 @@ def test_outputs_are_multiline_safe(fake_executor: FakeExecutor, tmp_path: Path)
     assert "| Tags | `r.example/a:1` |" in table
 
 
+def test_provenance_input_turns_on_generate_provenance_and_reports_where(
+    fake_executor: FakeExecutor, tmp_path: Path
+) -> None:
+    code, _, out_file, _ = run_action(fake_executor, tmp_path, tags="r.example/a:1", push="true")
+    assert code == 0  # default off, as build-push-action's provenance is opt-in here (kaniko has none)
+    assert not any(
+        a.startswith(("--generate-provenance", "--provenance")) for a in fake_executor.record()["argv"]
+    )
+    assert "kiln.provenance" not in json.loads(parse_output_file(out_file.read_text())["metadata"])
+    out_file.unlink()
+    code, _, out_file, summary = run_action(
+        fake_executor, tmp_path, tags="r.example/a:1,r.example/b:2", push="true", provenance="true"
+    )
+    assert code == 0
+    argv = fake_executor.record()["argv"]
+    assert "--generate-provenance" in argv
+    (refs_flag,) = [a for a in argv if a.startswith("--provenance-refs-file=")]
+    assert refs_flag.startswith(f"--provenance-refs-file={tmp_path}/kiln-")  # RUNNER_TEMP, removed after
+    meta = json.loads(parse_output_file(out_file.read_text())["metadata"])
+    assert meta["kiln.provenance"] == [
+        {
+            "artifact": f"r.example/{n}@{FAKE_ARTIFACT}",
+            "tag": f"r.example/{n}{FAKE_TAG_SUFFIX}",
+            "via": "fallback-tag",
+        }
+        for n in ("a", "b")
+    ]
+    assert (
+        f"| Provenance | `r.example/a{FAKE_TAG_SUFFIX}`, `r.example/b{FAKE_TAG_SUFFIX}` |"
+        in summary.read_text()
+    )
+
+
 def test_output_delimiter_never_occurs_in_the_value() -> None:
     hostile = "x\nghadelimiter_1\nEOF\n"
     block = github.output_block("metadata", hostile)
@@ -173,13 +206,17 @@ def test_output_delimiter_never_occurs_in_the_value() -> None:
 
 
 def test_imageid_from_oci_layout(fake_executor: FakeExecutor, tmp_path: Path) -> None:
-    """The fake does not write layouts; a minimal hand-made one stands in for the executor's."""
+    """The fake does not write layouts; a minimal hand-made one stands in for the executor's (with the
+    provenance entry --generate-provenance lists after the image, which is not the image)."""
     layout = tmp_path / "layout"
     (layout / "blobs" / "sha256").mkdir(parents=True)
     config_digest = "sha256:" + "cd" * 32
     manifest = json.dumps({"schemaVersion": 2, "config": {"digest": config_digest}}).encode()
     (layout / "blobs" / "sha256" / ("ef" * 32)).write_bytes(manifest)
-    (layout / "index.json").write_text(json.dumps({"manifests": [{"digest": "sha256:" + "ef" * 32}]}))
+    provenance = {"digest": "sha256:" + "12" * 32, "artifactType": "application/vnd.in-toto+json"}
+    (layout / "index.json").write_text(
+        json.dumps({"manifests": [{"digest": "sha256:" + "ef" * 32}, provenance]})
+    )
     code, _, out_file, _ = run_action(fake_executor, tmp_path, tags="a/b:1", oci_layout=str(layout))
     assert code == 0
     assert parse_output_file(out_file.read_text())["imageid"] == config_digest
@@ -232,6 +269,7 @@ def test_property_escaping() -> None:
         ({"tags": "a/b:1", "platform": "linux/amd64,linux/arm64"}, "one platform per build"),
         ({"tags": "a/b:1", "build_args": "1BAD=x"}, "not a valid name"),
         ({"tags": "a/b:1", "push": "maybe"}, "expected true or false"),
+        ({"tags": "a/b:1", "provenance": "mode=max"}, "provenance: expected true or false"),  # buildx's modes
         ({"tags": "a/b:1", "extra_args": "--label='x"}, "balance the quotes"),
     ],
 )
@@ -283,6 +321,7 @@ def test_every_input_reaches_the_adapter_through_env() -> None:
         assert name in inputs
         assert build["env"][github.input_variable(name)] == f"${{{{ inputs.{name} }}}}"
     assert set(data["outputs"]) == {"digest", "imageid", "metadata"}  # type: ignore[arg-type]
+    assert inputs["provenance"]["default"] == "false"
 
 
 def test_no_expression_is_pasted_into_a_script() -> None:

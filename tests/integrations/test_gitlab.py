@@ -16,7 +16,7 @@ import yaml
 from kiln.errors import AuthError, UsageError
 from kiln.integrations import gitlab
 
-from .conftest import FAKE_DIGEST, FakeExecutor
+from .conftest import FAKE_ARTIFACT, FAKE_DIGEST, FAKE_TAG_SUFFIX, FakeExecutor
 
 REPO = Path(__file__).resolve().parents[2]
 COMPONENT = REPO / "integrations" / "gitlab" / "templates" / "build.yml"
@@ -101,6 +101,29 @@ def test_job_builds_pushes_and_writes_dotenv(fake_executor: FakeExecutor, tmp_pa
         "IMAGE_DIGEST": FAKE_DIGEST,
         "IMAGE_REF": f"registry.gitlab.example/group/app@{FAKE_DIGEST}",
     }
+
+
+def test_provenance_variable_turns_on_generate_provenance_and_the_dotenv_says_where(
+    fake_executor: FakeExecutor, tmp_path: Path
+) -> None:
+    code, record = run_job(fake_executor, tmp_path, KILN_PROVENANCE="false")  # the component's default
+    assert code == 0
+    assert not any(a.startswith(("--generate-provenance", "--provenance")) for a in record["argv"])
+    assert "PROVENANCE" not in (tmp_path / "kiln.env").read_text()
+    code, record = run_job(fake_executor, tmp_path, KILN_PROVENANCE="true")
+    assert code == 0
+    assert "--generate-provenance" in record["argv"]
+    assert any(a.startswith("--provenance-refs-file=") for a in record["argv"])
+    dotenv = dict(line.split("=", 1) for line in (tmp_path / "kiln.env").read_text().splitlines())
+    image = "registry.gitlab.example/group/app"
+    assert dotenv == {
+        "IMAGE_DIGEST": FAKE_DIGEST,
+        "IMAGE_REF": f"{image}@{FAKE_DIGEST}",
+        "PROVENANCE_REF": f"{image}@{FAKE_ARTIFACT}",
+        "PROVENANCE_TAG": f"{image}{FAKE_TAG_SUFFIX}",
+    }
+    with pytest.raises(UsageError, match="KILN_PROVENANCE: expected true or false"):
+        run_job(fake_executor, tmp_path, KILN_PROVENANCE="slsa")
 
 
 def test_project_url_and_commit_become_source_metadata(fake_executor: FakeExecutor, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import pytest
 
 from kiln.integrations import jenkins
 
-from .conftest import FAKE_DIGEST, FakeExecutor
+from .conftest import FAKE_ARTIFACT, FAKE_DIGEST, FAKE_TAG_SUFFIX, FakeExecutor
 
 REPO = Path(__file__).resolve().parents[2]
 LIB = REPO / "integrations" / "jenkins"
@@ -155,6 +155,43 @@ def test_failed_build_fails_the_step(fake_executor: FakeExecutor, tmp_path: Path
     )
     assert out["error"] == "script returned exit code 1"
     assert out["archived"] == []
+
+
+@needs_groovy
+def test_provenance_argument_turns_on_generate_provenance_and_the_result_says_where(
+    fake_executor: FakeExecutor, tmp_path: Path
+) -> None:
+    dests = ["registry.example/team/app:7", "registry.example/team/web:7"]
+    calls = [{"destinations": dests}, {"destinations": dests, "provenance": True}]
+    out = run_step(fake_executor, tmp_path, {}, calls=calls)
+    off, on = out["outcomes"]
+    assert off["error"] is None and on["error"] is None, out
+    assert [env["KILN_PROVENANCE"] for env in out["shEnv"]] == ["false", "true"]
+    assert set(off["result"]) == {"digest", "ref", "refs"}  # default off: the map as before
+    repos = ["registry.example/team/app", "registry.example/team/web"]
+    assert on["result"] == {
+        "digest": FAKE_DIGEST,
+        "ref": f"{repos[0]}@{FAKE_DIGEST}",
+        "refs": [f"{r}@{FAKE_DIGEST}" for r in repos],
+        "provenanceRef": f"{repos[0]}@{FAKE_ARTIFACT}",
+        "provenanceRefs": [f"{r}@{FAKE_ARTIFACT}" for r in repos],
+        "provenanceTag": f"{repos[0]}{FAKE_TAG_SUFFIX}",
+        "provenanceTags": [f"{r}{FAKE_TAG_SUFFIX}" for r in repos],
+    }
+    argv = fake_executor.record()["argv"]  # the second call's
+    assert "--generate-provenance" in argv
+    assert "--provenance-refs-file=kiln-out/provenance-refs.json" in argv  # archived with the digest files
+
+
+def test_provenance_off_passes_no_flag(fake_executor: FakeExecutor, tmp_path: Path) -> None:
+    env = fake_executor.environ(KILN_DESTINATIONS="r.example/a:1", KILN_OUTPUT_DIR=str(tmp_path / "out"))
+    assert jenkins.build({**env, "KILN_PROVENANCE": "false"}, io.StringIO(), fake_executor.argv) == 0
+    assert not any(
+        a.startswith(("--generate-provenance", "--provenance")) for a in fake_executor.record()["argv"]
+    )
+    assert not (tmp_path / "out" / "provenance-refs").exists()
+    assert jenkins.build({**env, "KILN_PROVENANCE": "true"}, io.StringIO(), fake_executor.argv) == 0
+    assert (tmp_path / "out" / "provenance-tags").read_text() == f"r.example/a{FAKE_TAG_SUFFIX}\n"
 
 
 @needs_groovy

@@ -16,7 +16,7 @@ import yaml
 
 from kiln.integrations import tekton
 
-from .conftest import FAKE_DIGEST, FakeExecutor
+from .conftest import FAKE_ARTIFACT, FAKE_DIGEST, FAKE_TAG_SUFFIX, FakeExecutor
 from .tekton_runner import StepRun, run_step
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,12 +101,19 @@ def test_params_workspaces_results_as_the_catalog_names_them() -> None:
         "BUILDER_IMAGE",
         "SOURCE_URL",
         "SOURCE_REVISION",
+        "PROVENANCE",
     }
+    assert params["PROVENANCE"]["default"] == "false"
     assert params["BUILD_ARGS"]["type"] == params["EXTRA_ARGS"]["type"] == "array"
     assert {w["name"]: w.get("optional", False) for w in spec["workspaces"]} == {
         "source": False, "dockerconfig": True, "sslcertdir": True,
     }  # fmt: skip
-    assert {r["name"] for r in spec["results"]} == {"IMAGE_DIGEST", "IMAGE_URL"}
+    assert {r["name"] for r in spec["results"]} == {
+        "IMAGE_DIGEST",
+        "IMAGE_URL",
+        "PROVENANCE_REF",
+        "PROVENANCE_TAG",
+    }
 
 
 @pytest.mark.parametrize("path", [TASK, STEPACTION], ids=["task", "stepaction"])
@@ -152,6 +159,8 @@ def test_task_step_builds_and_writes_results_without_newline(
     assert run.results == {
         "IMAGE_DIGEST": FAKE_DIGEST.encode(),
         "IMAGE_URL": b"registry.example/team/app:v1",
+        "PROVENANCE_REF": b"",  # PROVENANCE defaults to "false"
+        "PROVENANCE_TAG": b"",
     }
     argv = fake_executor.record()["argv"]
     assert argv[:3] == [
@@ -179,6 +188,36 @@ def test_source_params_become_source_metadata(
     assert not any(
         a.startswith(("--image-source", "--image-revision")) for a in fake_executor.record()["argv"]
     )
+
+
+@pytest.mark.parametrize("path", [TASK, STEPACTION], ids=["task", "stepaction"])
+def test_provenance_param_turns_on_generate_provenance_and_fills_the_results(
+    fake_executor: FakeExecutor, tmp_path: Path, source: Path, path: Path
+) -> None:
+    spec = load(path)["spec"]
+    step = spec["steps"][0] if path == TASK else spec
+    params: dict[str, Any] = {"IMAGE": "r.example/a:1", "BUILDER_IMAGE": "k", "PROVENANCE": "true"}
+    if path == STEPACTION:
+        params["SOURCE_PATH"] = str(source)
+    run = run_step(
+        step, spec["params"], params, {"source": source}, [r["name"] for r in spec["results"]],
+        tmp_path / "results", sys.executable, fake_executor.environ(KILN_EXECUTOR=" ".join(fake_executor.argv)),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    argv = fake_executor.record()["argv"]
+    assert "--generate-provenance" in argv and any(a.startswith("--provenance-refs-file=") for a in argv)
+    assert run.results["PROVENANCE_REF"] == f"r.example/a@{FAKE_ARTIFACT}".encode()
+    assert run.results["PROVENANCE_TAG"] == f"r.example/a{FAKE_TAG_SUFFIX}".encode()
+    params["PROVENANCE"] = "false"
+    run = run_step(
+        step, spec["params"], params, {"source": source}, [r["name"] for r in spec["results"]],
+        tmp_path / "results2", sys.executable, fake_executor.environ(KILN_EXECUTOR=" ".join(fake_executor.argv)),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert not any(
+        a.startswith(("--generate-provenance", "--provenance")) for a in fake_executor.record()["argv"]
+    )
+    assert run.results["PROVENANCE_REF"] == run.results["PROVENANCE_TAG"] == b""
 
 
 def test_dockerconfigjson_secret_workspace(fake_executor: FakeExecutor, tmp_path: Path, source: Path) -> None:
@@ -226,7 +265,7 @@ def test_failed_build_writes_no_results(fake_executor: FakeExecutor, tmp_path: P
     spec = load(TASK)["spec"]
     run = run_step(
         spec["steps"][0], spec["params"], {"IMAGE": "r.example/a:1", "BUILDER_IMAGE": "k"}, {"source": source},
-        ["IMAGE_DIGEST", "IMAGE_URL"], tmp_path / "results", sys.executable,
+        [r["name"] for r in spec["results"]], tmp_path / "results", sys.executable,
         fake_executor.environ(KILN_EXECUTOR=" ".join(fake_executor.argv), FAKE_FAIL="error: Dockerfile:1: bad", FAKE_EXIT="3"),
     )  # fmt: skip
     assert run.returncode == 3

@@ -1,4 +1,5 @@
-// kilnBuild: build a Dockerfile with kiln and push it; returns [digest:, ref:, refs:].
+// kilnBuild: build a Dockerfile with kiln and push it; returns [digest:, ref:, refs:] (with provenance: true
+// also provenanceRef:, provenanceRefs:, provenanceTag:, provenanceTags:).
 // Every value reaches the build through environment variables (withEnv / withCredentials) and the
 // shell script is a constant, so neither a value nor a secret is ever part of a command line.
 // Run it inside kiln's container, e.g. container('kiln') { kilnBuild(...) } (see kilnBuild.txt).
@@ -6,7 +7,7 @@
 def call(Map args = [:]) {
     def known = ['context', 'dockerfile', 'destinations', 'buildArgs', 'labels', 'target', 'push',
                  'cache', 'cacheRepo', 'platform', 'extraArgs', 'credentialsId', 'registry',
-                 'dockerConfigCredentialsId', 'outputDir', 'archive', 'sourceMetadata']
+                 'dockerConfigCredentialsId', 'outputDir', 'archive', 'sourceMetadata', 'provenance']
     def unknown = args.keySet().findAll { !(it in known) }
     if (unknown) {
         error("kilnBuild: unknown argument(s): ${unknown.sort().join(', ')}")
@@ -17,6 +18,7 @@ def call(Map args = [:]) {
         error('kilnBuild: destinations is required unless push: false')
     }
     String outDir = args.outputDir ?: 'kiln-out'
+    boolean provenance = (args.provenance ?: false) as boolean
     List settings = [
         "KILN_CONTEXT=${args.context ?: '.'}",
         "KILN_DOCKERFILE=${args.dockerfile ?: ''}",
@@ -33,6 +35,8 @@ def call(Map args = [:]) {
         "KILN_OUTPUT_DIR=${outDir}",
         // GIT_URL/GIT_COMMIT (the Git plugin's) become org.opencontainers.image.source/.revision
         "KILN_SOURCE_METADATA=${args.containsKey('sourceMetadata') ? (args.sourceMetadata as boolean) : true}",
+        // SLSA provenance attached to the pushed image (off by default, as kaniko has none)
+        "KILN_PROVENANCE=${provenance}",
     ]
     List creds = []
     if (args.credentialsId) {
@@ -51,11 +55,24 @@ def call(Map args = [:]) {
         }
     }
     String digest = readFile("${outDir}/digest").trim()
-    List refs = readFile("${outDir}/image-refs").readLines().collect { it.trim() }.findAll { it }
+    List refs = readLines("${outDir}/image-refs")
     if (args.archive != false) {
         archiveArtifacts(artifacts: "${outDir}/*", fingerprint: true)
     }
-    return [digest: digest, ref: refs ? refs[0] : '', refs: refs]
+    Map result = [digest: digest, ref: refs ? refs[0] : '', refs: refs]
+    if (provenance) {
+        List provenanceRefs = readLines("${outDir}/provenance-refs")
+        List provenanceTags = readLines("${outDir}/provenance-tags")
+        result.provenanceRef = provenanceRefs ? provenanceRefs[0] : ''
+        result.provenanceRefs = provenanceRefs
+        result.provenanceTag = provenanceTags ? provenanceTags[0] : ''
+        result.provenanceTags = provenanceTags
+    }
+    return result
+}
+
+private List readLines(String path) {
+    return readFile(path).readLines().collect { it.trim() }.findAll { it }
 }
 
 private void runKiln() {

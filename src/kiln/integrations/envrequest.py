@@ -41,5 +41,6 @@ def request_from_env(environ: Mapping[str, str], destinations: list[str] | None 
         digest_file=get("DIGEST_FILE"),
         image_name_with_digest_file=get("IMAGE_NAME_WITH_DIGEST_FILE"),
         image_name_tag_with_digest_file=get("IMAGE_NAME_TAG_WITH_DIGEST_FILE"),
+        provenance=parse_bool(get("PROVENANCE"), f"{PREFIX}PROVENANCE"),
         extra_args=tuple(split_words(get("EXTRA_ARGS"), f"{PREFIX}EXTRA_ARGS")),
     )

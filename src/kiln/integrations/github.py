@@ -23,7 +23,8 @@ from kiln.integrations.session import Plan, execute
 
 INPUT_NAMES = (
     "context", "file", "tags", "push", "build-args", "labels", "target", "cache", "cache-repository",
-    "registry", "username", "password", "platform", "oci-layout", "tar", "source-metadata", "extra-args",
+    "registry", "username", "password", "platform", "oci-layout", "tar", "source-metadata", "provenance",
+    "extra-args",
 )  # fmt: skip
 SECRET_INPUTS = ("password",)
 
@@ -63,6 +64,7 @@ def plan_from_inputs(environ: Mapping[str, str]) -> tuple[Plan, list[str]]:
         platform=get["platform"],
         oci_layout_path=get["oci-layout"],
         tar_path=get["tar"],
+        provenance=parse_bool(get["provenance"], "provenance"),
         extra_args=tuple(split_words(get["extra-args"], "extra-args")),
     ).with_source(parse_bool(get["source-metadata"], "source-metadata", default=True), *source_of(environ))
     secrets: list[str] = []
@@ -138,11 +140,18 @@ def image_id(request: ExecutorRequest) -> str:
     return ""
 
 
-def metadata(request: ExecutorRequest, outcome: BuildOutcome, imageid: str) -> dict[str, str]:
-    """build-push-action's metadata keys, for workflows that read them."""
-    data = {"containerimage.digest": outcome.digest, "image.name": ",".join(request.destinations)}
+def metadata(request: ExecutorRequest, outcome: BuildOutcome, imageid: str) -> dict[str, object]:
+    """build-push-action's metadata keys, for workflows that read them; with provenance on, kiln's own
+    ``kiln.provenance``: per repository the attestation's ``artifact`` (``repo@digest``), ``via`` and the
+    referrers fallback ``tag`` ('' when the registry lists referrers itself)."""
+    data: dict[str, object] = {
+        "containerimage.digest": outcome.digest,
+        "image.name": ",".join(request.destinations),
+    }
     if imageid:
         data["containerimage.config.digest"] = imageid
+    if request.provenance:
+        data["kiln.provenance"] = [ref.as_dict() for ref in outcome.provenance]
     return data
 
 
@@ -162,6 +171,7 @@ def summary_markdown(request: ExecutorRequest, outcome: BuildOutcome, imageid: s
         ("Platform", request.platform),
         ("OCI layout", request.oci_layout_path),
         ("Tarball", request.tar_path),
+        ("Provenance", ", ".join(f"`{ref.tag or ref.artifact}`" for ref in outcome.provenance)),
     ]
     lines = ["### kiln build", "", "| | |", "|---|---|"]
     lines.extend(f"| {name} | {_cell(value)} |" for name, value in rows if value or name == "Digest")

@@ -102,10 +102,18 @@ def plan_from_env(environ: Mapping[str, str]) -> Plan:
     return Plan(request, docker_config_from(environ), SECRET_VARIABLES)
 
 
-def dotenv_report(outcome: BuildOutcome) -> str:
-    """``IMAGE_DIGEST`` and ``IMAGE_REF`` (the first ``repo@digest``) for ``artifacts:reports:dotenv``."""
+def dotenv_report(outcome: BuildOutcome, provenance: bool = False) -> str:
+    """``IMAGE_DIGEST`` and ``IMAGE_REF`` (the first ``repo@digest``) for ``artifacts:reports:dotenv``; with
+    provenance also ``PROVENANCE_REF`` (the first attestation's ``repo@digest``) and ``PROVENANCE_TAG`` (its
+    referrers fallback tag ``repo:sha256-<hex>``, empty when the registry has the referrers API)."""
     ref = outcome.image_refs[0] if outcome.image_refs else ""
-    return f"IMAGE_DIGEST={outcome.digest}\nIMAGE_REF={ref}\n"
+    report = f"IMAGE_DIGEST={outcome.digest}\nIMAGE_REF={ref}\n"
+    if provenance:
+        first = outcome.provenance[0] if outcome.provenance else None
+        report += (
+            f"PROVENANCE_REF={first.artifact if first else ''}\nPROVENANCE_TAG={first.tag if first else ''}\n"
+        )
+    return report
 
 
 def build(environ: Mapping[str, str], stdout: TextIO, executor: Sequence[str] | None = None) -> int:
@@ -117,6 +125,6 @@ def build(environ: Mapping[str, str], stdout: TextIO, executor: Sequence[str] | 
     if not outcome.ok:
         return outcome.exit_code
     dotenv.parent.mkdir(parents=True, exist_ok=True)
-    dotenv.write_text(dotenv_report(outcome))
+    dotenv.write_text(dotenv_report(outcome, request.provenance))
     print(f"kiln: {outcome.digest} -> {', '.join(request.destinations) or '(not pushed)'}", file=stdout)
     return 0

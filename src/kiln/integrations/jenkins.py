@@ -41,6 +41,7 @@ def plan_from_env(environ: Mapping[str, str]) -> Plan:
         digest_file=str(out_dir / "digest"),
         image_name_with_digest_file=str(out_dir / "image-refs") if named else "",
         image_name_tag_with_digest_file=str(out_dir / "image-tag-refs") if named else "",
+        provenance_refs_file=str(out_dir / "provenance-refs.json") if request.provenance else "",
     )
     config = None
     config_file = environ.get("KILN_DOCKER_CONFIG_FILE", "")
@@ -57,7 +58,9 @@ def plan_from_env(environ: Mapping[str, str]) -> Plan:
 
 
 def build(environ: Mapping[str, str], stdout: TextIO, executor: Sequence[str] | None = None) -> int:
-    """Run the build; on success the output dir holds ``digest``, ``image-refs``, ``image-tag-refs``."""
+    """Run the build; on success the output dir holds ``digest``, ``image-refs``, ``image-tag-refs`` and,
+    with provenance, kiln's ``provenance-refs.json`` plus its lines for kilnBuild: ``provenance-refs``
+    (each attestation's ``repo@digest``) and ``provenance-tags`` (the referrers fallback tags kiln wrote)."""
     plan = plan_from_env(environ)
     Path(plan.request.digest_file).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kiln-") as tmp:
@@ -66,5 +69,9 @@ def build(environ: Mapping[str, str], stdout: TextIO, executor: Sequence[str] | 
         out_dir = Path(plan.request.digest_file).parent
         for name in OUTPUT_NAMES:  # kilnBuild reads them all; a build without names leaves them empty
             (out_dir / name).touch()
+        if plan.request.provenance:
+            refs = outcome.provenance
+            (out_dir / "provenance-refs").write_text("".join(f"{r.artifact}\n" for r in refs))
+            (out_dir / "provenance-tags").write_text("".join(f"{r.tag}\n" for r in refs if r.tag))
         print(f"kiln: {outcome.digest}", file=stdout)
     return outcome.exit_code

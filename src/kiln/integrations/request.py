@@ -99,6 +99,8 @@ class ExecutorRequest:
     image_name_tag_with_digest_file: str = ""
     image_source: str = ""  # org.opencontainers.image.source, from the platform's variables
     image_revision: str = ""  # org.opencontainers.image.revision
+    provenance: bool = False  # --generate-provenance; off by default, as kaniko has none
+    provenance_refs_file: str = ""  # where kiln notes the attached statement (docs/supply-chain.md)
     extra_args: tuple[str, ...] = field(default=())
 
     def with_source(self, enabled: bool, url: str, revision: str) -> ExecutorRequest:
@@ -149,5 +151,9 @@ class ExecutorRequest:
         out.extend(f"{flag}={value}" for flag, value in optional if value)
         if self.cache or self.cache_repo:
             out.append("--cache=true")
+        if self.provenance:
+            out.append("--generate-provenance")
+            if self.provenance_refs_file:
+                out.append(f"--provenance-refs-file={self.provenance_refs_file}")
         out.extend(self.extra_args)
         return out

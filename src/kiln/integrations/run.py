@@ -23,13 +23,30 @@ STDERR_TAIL = 200
 
 
 @dataclass(frozen=True)
+class ProvenanceRef:
+    """One repository's provenance attestation, from kiln's ``--provenance-refs-file``.
+
+    ``artifact`` is the attestation manifest (``repo@sha256:...``); ``tag`` the referrers fallback tag
+    listing it (``repo:sha256-<image hex>``), or '' when the registry lists it through the referrers API.
+    """
+
+    artifact: str
+    tag: str
+    via: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"artifact": self.artifact, "tag": self.tag, "via": self.via}
+
+
+@dataclass(frozen=True)
 class BuildOutcome:
-    """The executor's exit code, its last stderr lines, and the image it reported (if any)."""
+    """The executor's exit code, its last stderr lines, and the image (and provenance) it reported."""
 
     exit_code: int
     stderr_tail: tuple[str, ...]
     digest: str = ""
     image_refs: tuple[str, ...] = ()
+    provenance: tuple[ProvenanceRef, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -85,11 +102,29 @@ def read_image_refs(path: Path) -> tuple[str, ...]:
         return ()
 
 
+def read_provenance_refs(path: Path) -> tuple[ProvenanceRef, ...]:
+    """The ``attached`` entries of kiln's ``--provenance-refs-file``; none when it was not written."""
+    try:
+        data = json.loads(path.read_text())
+        return tuple(
+            ProvenanceRef(str(a["artifact"]), str(a.get("tag") or ""), str(a["via"]))
+            for a in data["attached"]
+        )
+    except FileNotFoundError:
+        return ()
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise KilnError(f"cannot read the executor's provenance note {path}: {err}") from None
+
+
 def image_id_from_layout(layout: Path) -> str:
-    """The config digest (Docker's image ID) of the one image in an OCI layout, or ''."""
+    """The config digest (Docker's image ID) of the image in an OCI layout, or ''.
+
+    Entries with an ``artifactType`` are attestations kiln listed next to the image (provenance), not it.
+    """
     try:
         index = json.loads((layout / "index.json").read_text())
-        manifest_digest = index["manifests"][-1]["digest"]
+        images = [m for m in index["manifests"] if not m.get("artifactType")]
+        manifest_digest = images[-1]["digest"]
         algo, hex_ = manifest_digest.split(":", 1)
         manifest = json.loads((layout / "blobs" / algo / hex_).read_text())
         return str(manifest["config"]["digest"])

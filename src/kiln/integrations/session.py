@@ -13,7 +13,13 @@ from typing import Any, TextIO
 
 from kiln.integrations.dockerconfig import write_docker_config
 from kiln.integrations.request import ExecutorRequest
-from kiln.integrations.run import BuildOutcome, read_digest, read_image_refs, run_executor
+from kiln.integrations.run import (
+    BuildOutcome,
+    read_digest,
+    read_image_refs,
+    read_provenance_refs,
+    run_executor,
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,8 @@ def child_environ(plan: Plan, environ: Mapping[str, str], work_dir: Path) -> dic
 
 
 def with_output_files(request: ExecutorRequest, work_dir: Path) -> ExecutorRequest:
-    """Ask for the digest files in ``work_dir`` unless the user named their own.
+    """Ask for the digest files (with provenance on, also kiln's note of where the statement went) in
+    ``work_dir`` unless the user named their own.
 
     The image-name file needs a destination (the executor refuses it without one), so a build-only
     request with no names gets just the digest file.
@@ -50,10 +57,14 @@ def with_output_files(request: ExecutorRequest, work_dir: Path) -> ExecutorReque
     names_file = request.image_name_with_digest_file
     if not names_file and request.destinations:
         names_file = str(work_dir / "image-refs")
+    refs_file = request.provenance_refs_file
+    if request.provenance and not refs_file:
+        refs_file = str(work_dir / "provenance-refs.json")
     return dataclasses.replace(
         request,
         digest_file=request.digest_file or str(work_dir / "digest"),
         image_name_with_digest_file=names_file,
+        provenance_refs_file=refs_file,
     )
 
 
@@ -75,6 +86,9 @@ def execute(
         digest=read_digest(Path(request.digest_file)) if code == 0 else "",
         image_refs=read_image_refs(Path(request.image_name_with_digest_file))
         if code == 0 and request.image_name_with_digest_file
+        else (),
+        provenance=read_provenance_refs(Path(request.provenance_refs_file))
+        if code == 0 and request.provenance_refs_file
         else (),
     )
     return request, outcome

@@ -85,6 +85,7 @@ def plan_from(environ: Mapping[str, str], args: Sequence[str]) -> Plan:
         dockerfile=environ.get("PARAM_DOCKERFILE", "").strip() or "./Dockerfile",
         destinations=(image,) if image else (),
         push=not parse_bool(environ.get("PARAM_SKIP_PUSH", ""), "SKIP_PUSH"),
+        provenance=parse_bool(environ.get("PARAM_PROVENANCE", ""), "PROVENANCE"),
         build_args=tuple(build_args),
         extra_args=tuple(extra_args),
     ).with_source(True, environ.get("PARAM_SOURCE_URL", ""), environ.get("PARAM_SOURCE_REVISION", ""))
@@ -100,7 +101,8 @@ def write_result(path: str, value: str) -> None:
 def build(
     environ: Mapping[str, str], args: Sequence[str], stdout: TextIO, executor: Sequence[str] | None = None
 ) -> int:
-    """The step: run the build, then write IMAGE_DIGEST and IMAGE_URL; the exit code."""
+    """The step: run the build, then write IMAGE_DIGEST, IMAGE_URL and PROVENANCE_REF/_TAG (the first
+    repository's attestation; empty without provenance); the exit code."""
     plan = plan_from(environ, args)
     with tempfile.TemporaryDirectory(prefix="kiln-") as tmp:
         env = {**environ, **ca_environ(environ, Path(tmp))}
@@ -109,5 +111,8 @@ def build(
         return outcome.exit_code
     write_result(environ.get("RESULT_IMAGE_DIGEST", ""), outcome.digest)
     write_result(environ.get("RESULT_IMAGE_URL", ""), request.destinations[0] if request.destinations else "")
+    first = outcome.provenance[0] if outcome.provenance else None
+    write_result(environ.get("RESULT_PROVENANCE_REF", ""), first.artifact if first else "")
+    write_result(environ.get("RESULT_PROVENANCE_TAG", ""), first.tag if first else "")
     print(f"kiln: {outcome.digest}", file=stdout)
     return 0
