@@ -5,6 +5,7 @@ and expressions and runs the steps as GitHub would; kiln's real executor pushes 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,8 @@ import pytest
 
 from fixtures.registry import RegistryServer
 from fixtures.tools import skopeo_inspect
+
+from .test_e2e import assert_provenance_attached
 
 REPO = Path(__file__).resolve().parents[2]
 ACT = shutil.which("act")
@@ -37,13 +40,16 @@ jobs:
           username: {user}
           password: ${{{{ secrets.REGISTRY_PASSWORD }}}}
           install: false
+          provenance: true
           extra-args: {extra}
       - run: |
           printf '%s' "$DIGEST" > "$OUT/digest"
           printf '%s' "$META" > "$OUT/metadata"
+          printf '%s' "$PROVENANCE_TAG" > "$OUT/provenance-tag"
         env:
           DIGEST: ${{{{ steps.kiln.outputs.digest }}}}
           META: ${{{{ steps.kiln.outputs.metadata }}}}
+          PROVENANCE_TAG: ${{{{ fromJSON(steps.kiln.outputs.metadata)['kiln.provenance'][0].tag }}}}
           OUT: {out}
 """
 
@@ -85,4 +91,7 @@ def test_action_runs_under_act(registry_basic: RegistryServer, tmp_path: Path) -
     pushed = skopeo_inspect(tag, creds=registry_basic.creds)
     assert (out / "digest").read_text() == pushed["Digest"]
     assert pushed["Digest"] in (out / "metadata").read_text()
+    (prov,) = json.loads((out / "metadata").read_text())["kiln.provenance"]
+    assert (out / "provenance-tag").read_text() == prov["tag"]  # the expression docs/ci/github.md shows
+    assert_provenance_attached(registry_basic, prov["tag"], prov["artifact"], pushed["Digest"])
     assert str(registry_basic.password) not in result.stdout

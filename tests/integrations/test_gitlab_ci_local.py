@@ -14,6 +14,8 @@ import pytest
 from fixtures.registry import RegistryServer
 from fixtures.tools import skopeo_inspect
 
+from .test_e2e import assert_provenance_attached
+
 REPO = Path(__file__).resolve().parents[2]
 GCL = shutil.which("gitlab-ci-local")
 
@@ -46,12 +48,13 @@ include:
       build-args: |
         VERSION=4
       keep-oci-layout: true
+      provenance: true
 
 use-image:
   stage: test
   needs: [build-image]
   script:
-    - printf '%s\\n%s\\n' "$IMAGE_REF" "$IMAGE_DIGEST" > "$OUT_FILE"
+    - printf '%s\\n%s\\n%s\\n%s\\n' "$IMAGE_REF" "$IMAGE_DIGEST" "$PROVENANCE_REF" "$PROVENANCE_TAG" > "$OUT_FILE"
 """
 
 needs_gcl = pytest.mark.skipif(
@@ -67,10 +70,12 @@ def test_include_template_under_gitlab_ci_local(registry_basic: RegistryServer, 
 
 @needs_gcl
 def test_component_with_inputs_under_gitlab_ci_local(registry_basic: RegistryServer, tmp_path: Path) -> None:
-    run_pipeline(registry_basic, tmp_path, COMPONENT_PIPELINE, "integ/gcl-component")
+    run_pipeline(registry_basic, tmp_path, COMPONENT_PIPELINE, "integ/gcl-component", provenance=True)
 
 
-def run_pipeline(registry_basic: RegistryServer, tmp_path: Path, pipeline: str, repository: str) -> None:
+def run_pipeline(
+    registry_basic: RegistryServer, tmp_path: Path, pipeline: str, repository: str, provenance: bool = False
+) -> None:
     repo = tmp_path / "repo"
     (repo / "ctx").mkdir(parents=True)
     shutil.copy(REPO / "integrations" / "gitlab" / "kiln.gitlab-ci.yml", repo / "kiln.gitlab-ci.yml")
@@ -111,8 +116,10 @@ def run_pipeline(registry_basic: RegistryServer, tmp_path: Path, pipeline: str, 
     }
     result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, check=False, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    ref, digest = out_file.read_text().splitlines()
+    ref, digest, *where = out_file.read_text().splitlines()
     pushed = skopeo_inspect(ref, creds=registry_basic.creds)
+    if provenance:  # the component input reached kiln, and the downstream job got where it went
+        assert_provenance_attached(registry_basic, where[1], where[0], digest)
     assert pushed["Digest"] == digest
     assert ref == registry_basic.ref(f"{repository}@{digest}")
     assert str(registry_basic.password) not in result.stdout
