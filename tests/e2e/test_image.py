@@ -52,7 +52,12 @@ def python_base(registry_http: RegistryServer, tmp_path_factory: pytest.TempPath
 
 
 def _build(
-    target: str, tmp: Path, registry: RegistryServer, python: str, busybox: PushedImage
+    target: str,
+    tmp: Path,
+    registry: RegistryServer,
+    python: str,
+    busybox: PushedImage,
+    reproducible: bool = False,
 ) -> tuple[Path, str]:
     layout = tmp / f"{target}-layout"
     destination = registry.ref(f"kiln/{target}:test")
@@ -67,6 +72,7 @@ def _build(
             work_dir=str(tmp / "work"),
             cache_dir=str(tmp / "cache"),
             registry=RegistryOptions(insecure_registries=(registry.host,)),
+            reproducible=reproducible,
         )
     )
     return layout, destination
@@ -269,3 +275,14 @@ def _check_inplace_build(
     assert not (pulled / "one.txt").exists()
     assert not (pulled / "kaniko").exists()  # kiln's own directory never enters the image it builds
     assert config["config"]["Env"]
+
+
+def test_reproducible_builds_of_the_image_agree(
+    registry_http: RegistryServer, python_base: str, busybox_image: PushedImage, tmp_path: Path
+) -> None:
+    """Same source, wheels and bases: two --reproducible builds give one digest (pyc, paths, patchelf)."""
+    digests = []
+    for run in ("first", "second"):
+        layout, _ref = _build("executor", tmp_path / run, registry_http, python_base, busybox_image, True)
+        digests.append(json.loads(run_tool(["skopeo", "inspect", f"oci:{layout}"]).stdout)["Digest"])
+    assert digests[0] == digests[1]
