@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kiln.build.attest import subject_names
+from kiln.build.attest import Attestation, refs_json, subject_names
 from kiln.build.options import BuildOptions, SecretSource
 from kiln.build.provenance import (
     BUILD_TYPE,
@@ -27,6 +27,10 @@ from kiln.build.provenance import (
     statement_bytes,
 )
 from kiln.digest import Digest
+from kiln.oci import Descriptor, mediatypes
+from kiln.oci.artifact import Payload, make_artifact
+from kiln.reference import Reference
+from kiln.registry.referrers import Attached
 
 IMAGE = Digest.of_bytes(b"image manifest")
 BASE = Digest.of_bytes(b"base manifest")
@@ -250,3 +254,29 @@ def test_subject_names_for_each_way_an_image_goes() -> None:
     assert subject_names(layout, (), IMAGE) == ("oci:/out/oci",)
     named = BuildOptions(no_push=True, destinations=("busybox",))
     assert subject_names(named, (), IMAGE) == ("docker.io/library/busybox:latest",)
+
+
+def test_refs_json_names_the_fallback_tag_only_for_the_fallback_path(tmp_path: Path) -> None:
+    """--provenance-refs-file: a registry with the referrers API gets no tag (kiln wrote none there)."""
+    image = Digest.of_bytes(b"image")
+    subject = Descriptor(mediatypes.OCI_MANIFEST, image, 5)
+    artifact = make_artifact(mediatypes.IN_TOTO, [Payload(mediatypes.IN_TOTO, b"{}")], subject)
+    api = Reference.parse("registry.example/app:1").context()
+    old = Reference.parse("old.example:5000/team/app:1").context()
+    done = Attestation(
+        b"{}",
+        artifact,
+        (Attached(api, artifact.digest, "referrers-api"), Attached(old, artifact.digest, "fallback-tag")),
+        tmp_path / "oci.provenance.json",
+    )
+    data = json.loads(refs_json(done, image))
+    assert data == {
+        "image": str(image),
+        "layoutFile": str(tmp_path / "oci.provenance.json"),
+        "attached": [
+            {"repository": "registry.example/app", "artifact": f"registry.example/app@{artifact.digest}",
+             "via": "referrers-api", "tag": ""},
+            {"repository": "old.example:5000/team/app", "artifact": f"old.example:5000/team/app@{artifact.digest}",
+             "via": "fallback-tag", "tag": f"old.example:5000/team/app:sha256-{image.hex}"},
+        ],
+    }  # fmt: skip
