@@ -21,7 +21,7 @@ from fixtures.images import PushedImage
 from fixtures.registry import RegistryServer
 from fixtures.tools import require_tool
 from kiln.build.executor import build
-from kiln.errors import UsageError
+from kiln.errors import BuildStepError, UsageError
 
 pytestmark = pytest.mark.privileged
 
@@ -99,13 +99,14 @@ def test_inplace_refused_outside_a_container(
     tmp_path: Path, registry_http: RegistryServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # This test machine is itself a container (/.dockerenv): the detection is replaced to say "no",
-    # as on a developer's laptop. The Dockerfile could not harm / even if the refusal failed.
+    # as on a developer's laptop. The Dockerfile could not harm / even if the refusal failed (FROM
+    # scratch, one stage: nothing unpacked or cleared; `true` changes nothing).
     import kiln.sandbox.inplace
 
     monkeypatch.setattr(kiln.sandbox.inplace, "detect_container", lambda *a, **k: False)
     context = tmp_path / "ctx"
     context.mkdir()
-    (context / "Dockerfile").write_text("FROM scratch\nLABEL a=b\n")
+    (context / "Dockerfile").write_text("FROM scratch\nRUN true\n")
     options = options_for(context, tmp_path / "work", registry_http.host, None, isolation="inplace")
     with pytest.raises(UsageError, match="refusing --isolation=inplace outside a container"):
         build(options)
@@ -159,9 +160,46 @@ def test_inplace_refuses_when_kiln_itself_would_be_overwritten(
     # harm / even if the check failed (FROM scratch, one stage: nothing unpacked, nothing cleared).
     context = tmp_path / "ctx"
     context.mkdir()
-    (context / "Dockerfile").write_text("FROM scratch\nLABEL a=b\n")
+    (context / "Dockerfile").write_text("FROM scratch\nRUN true\n")
     options = options_for(
         context, tmp_path / "work", registry_http.host, None, isolation="inplace", force=True
     )
     with pytest.raises(UsageError, match="would overwrite kiln's own files in /"):
         build(options)
+
+
+def test_inplace_build_without_run_stays_in_the_work_dir(
+    tmp_path: Path, registry_http: RegistryServer, busybox_image: PushedImage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No RUN, nothing needs /: no container check, no self-check, / untouched (as before inplace builds)."""
+    import kiln.sandbox.inplace
+
+    monkeypatch.setattr(kiln.sandbox.inplace, "detect_container", lambda *a, **k: False)
+    marker = f"/kiln-inplace-probe-{tmp_path.name}"
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "f.txt").write_text("copied\n")
+    (context / "Dockerfile").write_text(f"FROM {busybox_image.ref}\nCOPY f.txt {marker}/f.txt\n")
+    dest = registry_http.ref("e2e/inplace-no-run:latest")
+    build(options_for(context, tmp_path / "work", registry_http.host, dest, isolation="inplace"))
+    assert not os.path.lexists(marker)
+    rootfs, _ = unpack_from_registry(dest, tmp_path / "u")
+    assert (rootfs / marker.lstrip("/") / "f.txt").read_text() == "copied\n"
+
+
+def test_onbuild_run_without_a_run_of_its_own_is_a_clear_error(
+    tmp_path: Path, registry_http: RegistryServer, busybox_image: PushedImage
+) -> None:
+    parent_ctx = tmp_path / "parent"
+    parent_ctx.mkdir()
+    (parent_ctx / "Dockerfile").write_text(f"FROM {busybox_image.ref}\nONBUILD RUN echo hi > /hi\n")
+    parent = registry_http.ref("e2e/inplace-onbuild-parent:latest")
+    build(options_for(parent_ctx, tmp_path / "w1", registry_http.host, parent))
+    child_ctx = tmp_path / "child"
+    child_ctx.mkdir()
+    (child_ctx / "Dockerfile").write_text(f"FROM {parent}\nLABEL a=b\n")
+    options = options_for(child_ctx, tmp_path / "w2", registry_http.host, None, isolation="inplace")
+    with pytest.raises(BuildStepError, match="ONBUILD trigger: with --isolation=inplace") as info:
+        build(options)
+    assert info.value.hint is not None and "--isolation=chroot" in info.value.hint
+    assert not os.path.lexists("/hi")

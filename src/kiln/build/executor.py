@@ -41,8 +41,8 @@ from kiln.dockerfile import (
     parse_dockerfile,
     unused_build_args,
 )
-from kiln.dockerfile.instructions import Arg
-from kiln.errors import ContextError
+from kiln.dockerfile.instructions import Arg, Run
+from kiln.errors import ContextError, KilnError
 from kiln.fs import trash
 from kiln.fs.clear import clear_root
 from kiln.fs.ignore import CHROOT_IGNORED, IgnoreList
@@ -63,17 +63,17 @@ class BuildResult:
 
 
 class _LazyRunner(Runner):
-    """Creates the chroot runner at the first RUN, so builds without RUN need no privileges.
+    """Creates the runner at the first RUN, so builds without RUN need no privileges.
 
-    The inplace runner is made at once: its check that kiln runs in a (disposable) container must
-    refuse the build before the first base image is unpacked over ``/``.
+    ``eager``: made at once, for inplace builds whose stages live in ``/``: its check that kiln runs in
+    a (disposable) container must refuse the build before the first base image is unpacked there.
     """
 
-    def __init__(self, options: BuildOptions, state_dir: Path) -> None:
+    def __init__(self, options: BuildOptions, state_dir: Path, eager: bool = False) -> None:
         self._options = options
         self._state_dir = state_dir
         self._runner: Runner | None = None
-        if options.isolation == "inplace":
+        if eager:
             self._runner = self._make()
 
     def _make(self) -> Runner:
@@ -87,6 +87,12 @@ class _LazyRunner(Runner):
 
     def run(self, spec: RunSpec, output: OutputSink | None = None) -> int:
         if self._runner is None:
+            if self._options.isolation == "inplace":  # only a base's ONBUILD RUN gets here
+                raise KilnError(
+                    "RUN from the base image's ONBUILD trigger: with --isolation=inplace a RUN executes in /, "
+                    "but this Dockerfile has no RUN of its own, so its stages were kept in kiln's work dir",
+                    hint="use --isolation=chroot, or give the stage a RUN (e.g. RUN true) to build it in /",
+                )
             self._runner = self._make()
         return self._runner.run(spec, output)
 
@@ -146,7 +152,6 @@ def build(options: BuildOptions) -> BuildResult:
     sources: ImageSources | None = None
     cache: OpenCache | None = None
     try:
-        runner = _LazyRunner(options, work / "run")
         spec = ContextSpec(options.context, options.context_sub_path, options.git, options.environ)
         context_dir = open_context(spec).fetch(work / "context")
         text, name = read_dockerfile(options, context_dir)
@@ -159,6 +164,8 @@ def build(options: BuildOptions) -> BuildResult:
             target_platform=target_spec,
         )
         order = stages_to_build(graph, options.skip_unused_stages)
+        in_root = options.isolation == "inplace" and _runs(graph, order)
+        runner = _LazyRunner(options, work / "run", eager=in_root)
         check_cache_repo(options)
         check_plan(options, graph, order)  # before the first pull: a refused image sends no request
         declared = {
@@ -173,7 +180,7 @@ def build(options: BuildOptions) -> BuildResult:
         created = epoch_timestamp(epoch) if reproducible else _now()
         sources = ImageSources(options, platform, work / "images", results, graph)
         cache = open_cache(options, platform)
-        ignore_list, roots = _stage_roots(options, work_root, context_dir)
+        ignore_list, roots = _stage_roots(options, work_root, context_dir, in_root)
         if options.use_new_run:
             log.info("--use-new-run: after RUN, a file counts as changed when its mtime moved")
         settings = StageSettings(
@@ -252,11 +259,20 @@ def build(options: BuildOptions) -> BuildResult:
         trash.discard(work, work_root, wait=options.cleanup)
 
 
+def _runs(graph: StageGraph, order: list[int]) -> bool:
+    """Whether a stage to build has a RUN (its base's ONBUILD triggers are known only once pulled)."""
+    return any(isinstance(ins, Run) for index in order for ins in graph.stages[index].instructions)
+
+
 def _stage_roots(
-    options: BuildOptions, work_root: Path, context_dir: Path
+    options: BuildOptions, work_root: Path, context_dir: Path, in_root: bool
 ) -> tuple[IgnoreList, RootFactory | None]:
-    """chroot: stages under the work dir (None: the default); inplace: in ``/``, once kiln is known safe there."""
-    if options.isolation != "inplace":
+    """Stages under the work dir (None: the default), or in ``/`` once kiln is known safe there.
+
+    ``/`` only for inplace builds with a RUN: RUN executes in ``/``, so the image must be there. A
+    build without RUN changes nothing outside the work dir, whatever the isolation.
+    """
+    if not in_root:
         return IgnoreList.build(options.ignore_paths, options.ignore_var_run, defaults=CHROOT_IGNORED), None
     ignore = inplace_ignore_list(options, work_root, context_dir)
     check_kiln_survives(ignore, kiln_files())
