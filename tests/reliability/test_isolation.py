@@ -12,7 +12,7 @@ What is hashed before and after each build (``host_snapshot``), and why these tr
 - kiln's own source tree (``src/``), which the sandbox helper imports from;
 - the host's ``/dev/null``, ``zero``, ``full``, ``random``, ``urandom`` (mode, owner, times): a RUN's /dev
   binds these very inodes;
-- state that is not a file: the hostname, the sysctls the build writes back (``kernel.sysrq``, KSM), the
+- state that is not a file: the host's interfaces, addresses and routes (``ip``), the hostname, the sysctls the build writes back (``kernel.sysrq``, KSM), the
   host's mount table, and a host ``sleep`` that the build tries to kill by its host pid.
 
 Not attempted, and why: an unbounded fork bomb (kiln sets no pids or memory cgroup limit -- docs/isolation.md
@@ -153,6 +153,7 @@ def host_snapshot(host: Host) -> dict[str, object]:
         st = os.stat(device)
         state[device] = (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_ctime_ns)
     state["hostname"] = os.uname().nodename
+    state["network"] = _host_network()
     for path in ("/proc/sys/kernel/sysrq", "/proc/sys/kernel/hostname", "/sys/kernel/mm/ksm/run"):
         state[path] = _read(path)
     # Mounts under the watched trees (kiln's work dir included: a mount leaking out of the RUN's namespace would
@@ -163,6 +164,15 @@ def host_snapshot(host: Host) -> dict[str, object]:
         if point.startswith(watched):
             state[f"mount {point}"] = True
     return state
+
+
+def _host_network() -> str:
+    """Interfaces, addresses and routes of the host (the default RUN network is the host's)."""
+    shown = [
+        subprocess.run(["ip", "-o", what, "show"], capture_output=True, text=True, check=False).stdout
+        for what in ("link", "addr", "route")
+    ]
+    return "\n".join(shown)
 
 
 def _mount_points() -> set[str]:

@@ -48,6 +48,10 @@ write)
     try touch-host-dev-nodes touch /dev/null /dev/zero /dev/full /dev/random /dev/urandom
     try chmod-host-dev-null chmod 666 /dev/null
     try chown-host-dev-null chown 0:0 /dev/null
+    # The default RUN network is the host's: without CAP_NET_ADMIN nothing of it can be changed.
+    try net-add-link ip link add kilnpwn type dummy
+    try net-add-address ip addr add 10.255.255.1/32 dev lo
+    try net-add-route ip route add 10.255.254.0/24 dev lo
     try insmod modprobe -q dummy
     try fill-tmp-300mb dd if=/dev/zero of=/tmp/fill bs=1M count=300
     try fill-dev-shm dd if=/dev/zero of=/dev/shm/fill bs=1M count=200
