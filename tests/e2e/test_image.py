@@ -286,3 +286,30 @@ def test_reproducible_builds_of_the_image_agree(
         layout, _ref = _build("executor", tmp_path / run, registry_http, python_base, busybox_image, True)
         digests.append(json.loads(run_tool(["skopeo", "inspect", f"oci:{layout}"]).stdout)["Digest"])
     assert digests[0] == digests[1]
+
+
+def test_chroot_builds_keep_kaniko_paths(
+    registry_http: RegistryServer, busybox_image: PushedImage, tmp_path: Path
+) -> None:
+    """/kaniko is kiln's own only with --isolation=inplace; a chroot stage root's /kaniko is image content."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "f.txt").write_text("copied\n")
+    (ctx / "Dockerfile").write_text(
+        f"FROM {busybox_image.ref}\nCOPY f.txt /kaniko/copied.txt\nRUN echo ran > /kaniko/ran.txt\n"
+    )
+    destination = registry_http.ref("kiln/keeps-kaniko:1")
+    build(
+        BuildOptions(
+            dockerfile=str(ctx / "Dockerfile"),
+            context=str(ctx),
+            destinations=(destination,),
+            work_dir=str(tmp_path / "work"),
+            cache_dir=str(tmp_path / "cache"),
+            registry=RegistryOptions(insecure_registries=(registry_http.host,)),
+            isolation="chroot",
+        )
+    )
+    rootfs, _config = _unpack(destination, tmp_path / "unpacked")
+    assert (rootfs / "kaniko/copied.txt").read_text() == "copied\n"
+    assert (rootfs / "kaniko/ran.txt").read_text() == "ran\n"
