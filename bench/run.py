@@ -5,12 +5,21 @@ against the builder Debian ships (``buildah bud --isolation chroot``, vfs and ov
 
 What it does: writes a busybox OCI layout from Debian's ``/bin/busybox`` (the test fixture's writer), pushes it
 with skopeo to a ``docker-registry`` it starts on 127.0.0.1, then for every case builds the same context with
-kiln (``executor --no-push --oci-layout-path``) and with buildah, alternating, ``--repeat`` times, every build
-cold (fresh kiln dir, fresh buildah storage; both pull the base from the loopback registry). It prints per case
-the median wall time of each tool, the ratio kiln/buildah and kiln's peak RSS (``ru_maxrss`` of the kiln process
-and the children it waited for, from ``os.wait4``).
+kiln (``executor``) and with buildah, alternating, ``--repeat`` times, every build in a fresh kiln dir / fresh
+buildah storage (both pull the base from the loopback registry). It prints per case the median wall time of
+each tool, the ratio kiln/buildah, kiln's peak RSS (``ru_maxrss`` of the kiln process and the children it
+waited for, from ``os.wait4``), the second of kiln's ``built`` line, and the seconds kiln's log gives for the
+first FROM (pull + unpack) and for the push.
 
-``python bench/run.py [--repeat 3] [--cases snap10k,snap100k,multistage] [--drivers vfs,overlay] [--keep]``
+Cleanup is not timed for either tool (buildah's storage, kiln's work dir, which kiln's detached sweeper deletes
+after it exits), but the runner waits for it before the next build, so builds never overlap.
+
+Cases: ``snap10k``, ``snap100k``, ``snap300k`` (kaniko's snapshot benchmark), ``apt`` (debootstrap base, cached
+under ``.cache/bench``, then ``apt-get install``: needs Debian's mirror), ``multistage``, ``warm`` (a rebuild
+with a warm layer cache: kiln ``--cache``, buildah ``--layers``; the first build is untimed), ``big-push`` and
+``big-pull`` (one 2 GiB layer pushed to / pulled from the registry).
+
+``python bench/run.py [--repeat 3] [--cases snap10k,...] [--drivers vfs,overlay] [--json F] [--keep] [--profile DIR]``
 """
 
 from __future__ import annotations
@@ -128,6 +137,9 @@ CASES: dict[str, Callable[[], Case]] = {
     "big-push": lambda: Case("big-push", BIG_PUSH, {}, {}, push=True),
     "big-pull": lambda: Case("big-pull", BIG_PULL, {}, {}, needs=("big",)),
 }
+
+
+DEFAULT_CASES = "snap10k,snap100k,apt,multistage,warm,big-push,big-pull"
 
 
 @dataclass(frozen=True)
@@ -343,7 +355,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeat", type=int, default=3, help="builds per tool and case (median reported)")
-    parser.add_argument("--cases", default="snap10k,snap100k,multistage", help=f"of {','.join(CASES)}")
+    parser.add_argument("--cases", default=DEFAULT_CASES, help=f"of {','.join(CASES)}")
     parser.add_argument("--drivers", default="vfs,overlay", help="buildah storage drivers to compare against")
     parser.add_argument("--json", type=Path, help="also write the raw timings here")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs) afterwards")
