@@ -421,6 +421,7 @@ def main() -> None:
                             argv = [
                                 "py-spy",
                                 "record",
+                                "--idle",
                                 "-r",
                                 "50",
                                 "-f",
