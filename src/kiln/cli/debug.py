@@ -11,15 +11,15 @@ import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from kiln.dockerfile.buildargs import PlatformSpec
-from kiln.dockerfile.lexer import LexError, expand_word, expand_words
-from kiln.dockerfile.parser import Node, parse_dockerfile
-from kiln.dockerfile.stages import build_stages
 from kiln.errors import KilnError
+
+if TYPE_CHECKING:
+    # the Dockerfile code is imported where used: ``kiln --help`` lists this group without it
+    from kiln.dockerfile.parser import Node
 
 
 @click.group()
@@ -53,6 +53,8 @@ def _fail(message: str) -> NoReturn:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def parse_command(file: Path) -> None:
     """Print each instruction of FILE as one JSON object per line."""
+    from kiln.dockerfile.parser import parse_dockerfile
+
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -73,6 +75,10 @@ def parse_command(file: Path) -> None:
 @click.option("--platform", default=None, help="target platform os/arch[/variant]")
 def stages_command(file: Path, target: str | None, build_args: tuple[str, ...], platform: str | None) -> None:
     """Print each stage of FILE (base, dependencies, whether the target needs it) as JSON lines."""
+    from kiln.dockerfile.buildargs import PlatformSpec
+    from kiln.dockerfile.parser import parse_dockerfile
+    from kiln.dockerfile.stages import build_stages
+
     try:
         text = file.read_bytes().decode("utf-8", errors="replace")
     except OSError as exc:
@@ -102,6 +108,8 @@ def stages_command(file: Path, target: str | None, build_args: tuple[str, ...], 
 
 def answer_expand_request(request: Mapping[str, Any]) -> dict[str, Any]:
     """Answer one ``expand`` request (see the module docstring for the line format)."""
+    from kiln.dockerfile.lexer import LexError, expand_word, expand_words
+
     op = request.get("op")
     word = request.get("word")
     env = request.get("env") or {}

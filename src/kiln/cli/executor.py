@@ -5,21 +5,20 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from kiln import __version__
-from kiln.build.options import BuildOptions
-from kiln.cli import logs
-from kiln.cli.buildopts import executor_options
 from kiln.cli.flags import executor_flags
-from kiln.cli.preflight import check_index_inputs, check_push_permissions
 from kiln.cli.render import KilnGroup, pflag_bools
 from kiln.cli.scrub import CREDENTIAL_VARIABLES, Scrubber
 from kiln.cli.support import reject_unsupported
-from kiln.cli.workdir import remove_temp_work_dir
 from kiln.errors import NotSupportedYet, UsageError
+
+if TYPE_CHECKING:
+    # imported where used: --help, version and flag errors should not load the build and registry code
+    from kiln.build.options import BuildOptions
 
 USER_AGENT = f"kiln/{__version__}"
 log = logging.getLogger("kiln.cli")
@@ -48,6 +47,8 @@ def _warn_hidden_deprecated(ctx: click.Context) -> None:
 
 def options_from(ctx: click.Context, params: dict[str, Any], environ: dict[str, str]) -> BuildOptions:
     """Check for not-yet-supported flags, then build the options in kaniko's start-up order."""
+    from kiln.cli.buildopts import executor_options
+
     reject_unsupported(explicit_flags(ctx))
     _warn_hidden_deprecated(ctx)
     return executor_options(params, environ, USER_AGENT)
@@ -59,6 +60,8 @@ def parse_executor_args(argv: Sequence[str], environ: Mapping[str, str]) -> Buil
     For tests and tools that hold a kaniko command line; raises kiln errors (and click.UsageError
     for an unknown flag) instead of exiting. Relative paths resolve against the current directory.
     """
+    from kiln.cli.buildopts import executor_options
+
     ctx = click.Context(executor, info_name="executor")
     with ctx:
         # the plain-command parse: the executor's subcommand (version) is not a build
@@ -92,6 +95,10 @@ def _secret_file_values(options: BuildOptions) -> list[str]:
 
 
 def run_build(ctx: click.Context, params: dict[str, Any]) -> None:
+    from kiln.cli import logs
+    from kiln.cli.preflight import check_index_inputs, check_push_permissions
+    from kiln.cli.workdir import remove_temp_work_dir
+
     environ = dict(os.environ)
     scrub = scrubber_of(ctx)
     scrub.add_from_environ(environ, CREDENTIAL_VARIABLES)
@@ -119,7 +126,7 @@ def _build_function() -> Callable[[BuildOptions], object]:
         if err.name != "kiln.build.executor":
             raise
         raise NotSupportedYet("building images is not supported yet (the build executor)") from None
-    return cast(Callable[[BuildOptions], object], build)
+    return cast("Callable[[BuildOptions], object]", build)
 
 
 @click.group(

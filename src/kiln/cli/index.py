@@ -4,30 +4,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from kiln.cli import logs
-from kiln.cli.buildopts import registry_options
 from kiln.cli.executor import USER_AGENT, scrubber_of
 from kiln.cli.flags import bool_flag, int_flag, log_flags, multi_flag, registry_flags, string_flag
 from kiln.cli.render import KilnCommand
 from kiln.cli.scrub import CREDENTIAL_VARIABLES
 from kiln.cli.values import parse_key_values
 from kiln.errors import UsageError
-from kiln.oci import Platform
-from kiln.reference import Reference, Repository
-from kiln.registry import RegistryClient
-from kiln.registry.index import IndexChild, IndexRequest, PublishedIndex, child_by_digest, publish_index
-from kiln.registry.options import RegistryOptions
-from kiln.storage.digest_files import read_digest_records, write_digest_file, write_image_name_files
+
+if TYPE_CHECKING:
+    # imported where used: ``kiln index --help`` and flag errors should not load the registry code
+    from kiln.oci import Platform
+    from kiln.reference import Repository
+    from kiln.registry.index import IndexChild, PublishedIndex
+    from kiln.registry.options import RegistryOptions
 
 
 def index_children(
     images: Sequence[str], digests_from: Sequence[str], home: Repository
 ) -> tuple[IndexChild, ...]:
     """Images named on the command line, then every digest in the --digests-from files, in order."""
+    from kiln.reference import Reference
+    from kiln.registry.index import IndexChild, child_by_digest
+    from kiln.storage.digest_files import read_digest_records
+
     children = [IndexChild(Reference.parse(text), "the command line") for text in images]
     for record in read_digest_records(digests_from):
         children.append(child_by_digest(record.digest, record.name, record.origin, home))
@@ -36,6 +39,8 @@ def index_children(
 
 def parse_platforms(values: Sequence[str]) -> tuple[Platform, ...]:
     """Repeatable and comma-separated: ``--platform linux/amd64,linux/arm64``."""
+    from kiln.oci import Platform
+
     return tuple(Platform.parse(p) for v in values for p in v.split(",") if p.strip())
 
 
@@ -44,6 +49,8 @@ def index_annotations(values: Sequence[str]) -> Mapping[str, str]:
 
 
 def write_index_digest_files(params: Mapping[str, Any], published: PublishedIndex) -> None:
+    from kiln.storage.digest_files import write_digest_file, write_image_name_files
+
     if params["digest_file"]:
         write_digest_file(params["digest_file"], published.digest)
     write_image_name_files(
@@ -55,6 +62,12 @@ def write_index_digest_files(params: Mapping[str, Any], published: PublishedInde
 
 
 def run_index(ctx: click.Context, images: Sequence[str], params: Mapping[str, Any]) -> PublishedIndex:
+    from kiln.cli import logs
+    from kiln.cli.buildopts import registry_options
+    from kiln.reference import Reference
+    from kiln.registry.client import RegistryClient
+    from kiln.registry.index import IndexRequest, publish_index
+
     environ = dict(os.environ)
     scrubber_of(ctx).add_from_environ(environ, CREDENTIAL_VARIABLES)
     logs.configure(params["verbosity"], params["log_format"], params["log_timestamp"], scrub=scrubber_of(ctx))

@@ -6,11 +6,13 @@ import json
 import logging
 import sys
 import time
-from typing import TextIO, cast
+from typing import TYPE_CHECKING, TextIO, cast
 
-from kiln.build.options import Verbosity
 from kiln.cli.scrub import Scrubber, ScrubbingFormatter
 from kiln.errors import UsageError
+
+if TYPE_CHECKING:
+    from kiln.build.options import Verbosity
 
 TRACE = 5
 LEVELS = {
@@ -80,7 +82,7 @@ def normalise_verbosity(verbosity: str) -> Verbosity:
             f"invalid --verbosity {verbosity!r}",
             hint=f"one of {', '.join(k for k in LEVELS if k != 'warning')}",
         )
-    return cast(Verbosity, "warn" if name == "warning" else name)
+    return cast("Verbosity", "warn" if name == "warning" else name)
 
 
 def configure(

@@ -8,14 +8,11 @@ from typing import Any
 
 import click
 
-from kiln.cli import logs
-from kiln.cli.buildopts import registry_options, source_policy
 from kiln.cli.executor import USER_AGENT
 from kiln.cli.flags import bool_flag, log_flags, multi_flag, policy_flags, registry_flags, string_flag
 from kiln.cli.render import KilnCommand
 from kiln.cli.values import parse_duration
 from kiln.errors import UsageError
-from kiln.oci import Platform
 
 
 def warmer_flags(f: Any) -> Any:
@@ -39,6 +36,9 @@ def warmer_flags(f: Any) -> Any:
 def run_warm(params: dict[str, Any]) -> None:
     """Check the flags, then pull every --image and --dockerfile base into --cache-dir."""
     from kiln.build.cache.warm import dockerfile_bases, warm
+    from kiln.cli import logs
+    from kiln.cli.buildopts import registry_options, source_policy
+    from kiln.oci import Platform
 
     logs.configure(params["verbosity"], params["log_format"], params["log_timestamp"])
     ttl = parse_duration(params["cache_ttl"] or "336h", "--cache-ttl")
