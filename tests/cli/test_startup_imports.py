@@ -133,3 +133,30 @@ def test_registry_exports_stay_the_functions_after_their_modules_are_imported() 
     )
     with pytest.raises(subprocess.CalledProcessError):
         python("from kiln.registry import no_such_name")
+
+
+def test_a_kiln_index_run_loads_the_registry_client_but_not_the_build() -> None:
+    """``kiln index`` talks to registries (requests is needed) but builds nothing and writes no tarball."""
+    argv = ["index", "-d", "registry.example/app:1", "--digests-from", "/nonexistent/digests"]
+    module, _, attr = KILN.partition(":")
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(module=module, attr=attr, argv=argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = out.stderr.strip().splitlines()
+    assert lines[0].startswith(
+        "error: digest file /nonexistent/digests does not exist"
+    )  # failed after the imports
+    report = json.loads(lines[-1])
+    assert report["code"] == 1
+    assert {"requests", "kiln.registry.client", "kiln.registry.index"} <= set(report["modules"])
+    unwanted = (
+        "tarfile",
+        "kiln.dockerfile",
+        "kiln.storage.layout",
+        "kiln.storage.base_cache",
+        "kiln.build.executor",
+    )
+    assert [m for m in unwanted if m in report["modules"]] == []
