@@ -25,15 +25,19 @@ REPO = Path(__file__).resolve().parent.parent
 KILN = "from kiln.cli.main import kiln; kiln()"
 EXECUTOR = "from kiln.cli.executor import executor; executor()"
 
-# name -> (code for python -c, argv after it)
-CASES: dict[str, tuple[str, list[str]]] = {
-    "python -c pass": ("pass", []),
-    "import kiln.cli.main": ("import kiln.cli.main", []),
-    "kiln --help": (KILN, ["--help"]),
-    "kiln version": (KILN, ["version"]),
-    "kiln index --help": (KILN, ["index", "--help"]),
-    "kiln integration github --help": (KILN, ["integration", "github", "--help"]),
-    "executor --help": (EXECUTOR, ["--help"]),
+# the imports of a real ``kiln index`` run: it fails on a missing digest file right after them (exit 1)
+INDEX_RUN = ["index", "-d", "registry.example/app:1", "--digests-from", "/nonexistent/digests"]
+
+# name -> (code for python -c, argv after it, the exit code it must return)
+CASES: dict[str, tuple[str, list[str], int]] = {
+    "python -c pass": ("pass", [], 0),
+    "import kiln.cli.main": ("import kiln.cli.main", [], 0),
+    "kiln --help": (KILN, ["--help"], 0),
+    "kiln version": (KILN, ["version"], 0),
+    "kiln index --help": (KILN, ["index", "--help"], 0),
+    "kiln index (imports of a run)": (KILN, INDEX_RUN, 1),
+    "kiln integration github --help": (KILN, ["integration", "github", "--help"], 0),
+    "executor --help": (EXECUTOR, ["--help"], 0),
 }
 HEAVY = ("requests", "urllib3")
 
@@ -45,17 +49,19 @@ def env_for(src: Path | None) -> dict[str, str]:
     return env
 
 
-def once(code: str, argv: list[str], env: dict[str, str]) -> float:
+def once(code: str, argv: list[str], env: dict[str, str], rc: int) -> float:
     started = time.perf_counter()
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-c", code, *argv],
-        check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=REPO,
         env=env,
     )
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    if done.returncode != rc:
+        raise SystemExit(f"{code} {argv}: exit {done.returncode}, expected {rc}")
+    return elapsed
 
 
 def loaded(code: str, argv: list[str], env: dict[str, str]) -> list[str]:
@@ -69,14 +75,14 @@ def loaded(code: str, argv: list[str], env: dict[str, str]) -> list[str]:
 
 
 def measure(
-    code: str, argv: list[str], envs: dict[str, dict[str, str]], runs: int
+    code: str, argv: list[str], rc: int, envs: dict[str, dict[str, str]], runs: int
 ) -> dict[str, dict[str, object]]:
     for env in envs.values():
-        once(code, argv, env)  # warm the page cache and __pycache__
+        once(code, argv, env, rc)  # warm the page cache and __pycache__
     times: dict[str, list[float]] = {label: [] for label in envs}
     for _ in range(runs):
         for label, env in envs.items():
-            times[label].append(once(code, argv, env))
+            times[label].append(once(code, argv, env, rc))
     out: dict[str, dict[str, object]] = {}
     for label, env in envs.items():
         mods = loaded(code, argv, env)
@@ -100,7 +106,7 @@ def main() -> None:
     envs = {"this": env_for(None)}
     if args.compare_src:
         envs = {"before": env_for(args.compare_src.resolve()), **envs}
-    results = {name: measure(code, argv, envs, args.runs) for name, (code, argv) in CASES.items()}
+    results = {name: measure(code, argv, rc, envs, args.runs) for name, (code, argv, rc) in CASES.items()}
 
     print(f"median of {args.runs} runs each; modules = len(sys.modules) after the command")
     header = "".join(f"  {label + ' median':>14} {'modules':>7} {'heavy':>16}" for label in envs)
