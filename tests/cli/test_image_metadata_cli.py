@@ -52,7 +52,8 @@ def test_annotations_and_labels_in_the_pushed_manifest_and_the_layout(
     assert result.exit_code == 0, result.output
 
     raw = skopeo_inspect(destination, raw=True)
-    config = skopeo_inspect(destination, config=True)
+    # --raw: the config bytes as kiln wrote them (skopeo re-encodes times and drops trailing zeros)
+    config = skopeo_inspect(destination, raw=True, config=True)
     created = config["created"]
     assert created and created != "1970-01-01T00:00:00Z"
     assert raw["annotations"] == {
