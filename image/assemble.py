@@ -233,7 +233,7 @@ def self_check(out: Path, loader_name: str) -> None:
     kaniko = out / KANIKO.lstrip("/")
     probe = (
         "import ssl, hashlib, zlib, lzma, bz2, json, sqlite3, ctypes, isal.isal_zlib, zstandard, requests, "
-        "kiln.cli.main, kiln.cli.executor, kiln.cli.warmer\n"
+        "kiln.cli.main, kiln.cli.executor, kiln.cli.warmer, kiln.cli.index, kiln.build.executor, kiln.build.stage\n"
         "import sys\n"
         "maps = open('/proc/self/maps').read().split('\\n') if __import__('os').path.exists('/proc/self/maps') else []\n"
         "outside = sorted({l.split()[-1] for l in maps if '.so' in l and not l.split()[-1].startswith(sys.argv[1])})\n"

@@ -123,7 +123,7 @@ def _check_runs(rootfs: Path, env: dict[str, str], registry: RegistryServer) -> 
     # every extension module the build path uses loads from /kaniko alone (nothing else is in the rootfs)
     imports = _in_image(
         rootfs, env, "/kaniko/python/bin/python3", "-I", "-c",
-        "import ssl, hashlib, zlib, lzma, bz2, isal.isal_zlib, zstandard, requests, kiln.cli.main; "
+        "import ssl, hashlib, zlib, lzma, bz2, isal.isal_zlib, zstandard, requests, kiln.cli.main, kiln.build.executor; "
         "print(ssl.OPENSSL_VERSION)",
     )  # fmt: skip
     assert imports.returncode == 0, imports.stderr
