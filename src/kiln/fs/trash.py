@@ -237,6 +237,8 @@ def start_sweeper(trash: Path, remove_root: bool = False) -> int | None:
     does not stop it and kiln never waits for it. It gets no environment beyond ``PATH``, so no
     credential from kiln's environment reaches it, and /dev/null as its standard streams.
     """
+    if getattr(sys, "frozen", False):
+        return None  # a bundled executable cannot run ``-c`` code: the caller deletes in-process
     package_parent = str(Path(__file__).resolve().parents[2])
     code = (
         "import os, sys\n"
