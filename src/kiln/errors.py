@@ -49,8 +49,8 @@ class Location:
         return f"{self.file}:{self.start_line}"
 
 
-class DockerfileError(KilnError):
-    """A Dockerfile that cannot be parsed, expanded or resolved."""
+class LocatedError(KilnError):
+    """An error about a Dockerfile line: rendered as ``file:line: message`` when the line is known."""
 
     def __init__(self, message: str, location: Location | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint)
@@ -59,6 +59,10 @@ class DockerfileError(KilnError):
     def __str__(self) -> str:
         text = super().__str__()
         return f"{self.location}: {text}" if self.location else text
+
+
+class DockerfileError(LocatedError):
+    """A Dockerfile that cannot be parsed, expanded or resolved."""
 
 
 class ReferenceError_(KilnError):
@@ -120,7 +124,7 @@ class CacheError(KilnError):
     """A cache that cannot be read or written (usually degraded to a warning)."""
 
 
-class BuildStepError(KilnError):
+class BuildStepError(LocatedError):
     """A build step failed; a failing RUN carries the command's exit code."""
 
     def __init__(
@@ -132,24 +136,11 @@ class BuildStepError(KilnError):
         exit_code: int | None = None,
         hint: str | None = None,
     ) -> None:
-        super().__init__(message, hint)
-        self.location = location
+        super().__init__(message, location, hint)
         self.step = step
         if exit_code is not None and exit_code > 0:
             self.exit_code = exit_code
 
-    def __str__(self) -> str:
-        text = super().__str__()
-        return f"{self.location}: {text}" if self.location else text
 
-
-class PolicyError(KilnError):
+class PolicyError(LocatedError):
     """An image the source policy (``--allowed-*``/``--denied-*``) refuses; raised before any request for it."""
-
-    def __init__(self, message: str, location: Location | None = None, hint: str | None = None) -> None:
-        super().__init__(message, hint)
-        self.location = location
-
-    def __str__(self) -> str:
-        text = super().__str__()
-        return f"{self.location}: {text}" if self.location else text
