@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from kiln.errors import UsageError
+from kiln.fs.mounts import busy_below
 from kiln.fs.trash import discard_root
 
 KANIKO_DIR_FLAG_DEFAULT = "/kaniko"  # --kaniko-dir's default, which means "not chosen"
@@ -93,16 +94,6 @@ def choose_work_dir(
     return tempfile.mkdtemp(prefix="kiln-", dir=tmp_root or tempfile.gettempdir())
 
 
-def _mount_points(mountinfo: str) -> list[str]:
-    """Mount points from /proc/self/mountinfo (field 5, with its octal escapes undone)."""
-    points = []
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if len(fields) > 4:
-            points.append(fields[4].encode().decode("unicode_escape"))
-    return points
-
-
 def remove_temp_work_dir(path: str, mountinfo_path: str = "/proc/self/mountinfo", wait: bool = True) -> bool:
     """Delete a fallback temp work dir after the build; True when removed (or handed to the sweeper).
 
@@ -110,15 +101,9 @@ def remove_temp_work_dir(path: str, mountinfo_path: str = "/proc/self/mountinfo"
     delete what it shows (a host directory, a secret). The dir is then left, with a warning. Unless
     ``wait``, the deletion happens in a detached process (``kiln.fs.trash``) and this returns at once.
     """
-    try:
-        with open(mountinfo_path, encoding="utf-8", errors="replace") as f:
-            mounts = _mount_points(f.read())
-    except OSError:
-        mounts = []
-    real = os.path.realpath(path)
-    busy = [m for m in mounts if m == real or m.startswith(real.rstrip("/") + "/")]
-    if busy:
-        log.warning("leaving %s in place: %s is still mounted", path, busy[0])
+    busy = busy_below(path, mountinfo_path)
+    if busy is not None:
+        log.warning("leaving %s in place: %s is still mounted", path, busy)
         return False
     if not wait:
         return discard_root(Path(path))

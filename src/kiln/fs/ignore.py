@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cached_property
 
+from kiln.fs.mounts import MOUNTINFO, mount_table, read_mount_table
 from kiln.fs.safepath import clean
 
 _GLOB = re.compile(r"[*?\[]")
-_OCTAL = re.compile(rb"\\([0-7]{3})")
 DEFAULT_IGNORED = ("/proc", "/sys", "/dev", "/kaniko", "/etc/mtab")
 # A chroot stage root is a directory of its own, not kiln's container: /kaniko in it is image content
 # (kiln's own image is built that way), unlike kaniko, whose /kaniko is always its own.
@@ -23,13 +23,18 @@ RUNTIME_FILES = ("/etc/resolv.conf", "/etc/hosts", "/etc/hostname", "/var/run/se
 
 def mount_points(mountinfo: str, root: str) -> tuple[str, ...]:
     """Image paths of the mounts below ``root`` (host path) listed in ``/proc/self/mountinfo`` text."""
+    return _below(mount_table(mountinfo), root)
+
+
+def read_mount_points(root: str, mountinfo: str = MOUNTINFO) -> tuple[str, ...]:
+    """:func:`mount_points` of this process's mount table (empty where there is none)."""
+    return _below(read_mount_table(mountinfo), root)
+
+
+def _below(points: Iterable[str], root: str) -> tuple[str, ...]:
     root = os.path.abspath(root)
     out = []
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if len(fields) < 5:
-            continue
-        point = _unescape(fields[4])
+    for point in points:
         if point == root:
             continue
         if root == "/":
@@ -37,21 +42,6 @@ def mount_points(mountinfo: str, root: str) -> tuple[str, ...]:
         elif point.startswith(root + "/"):
             out.append(point[len(root) :])
     return tuple(sorted(set(out)))
-
-
-def _unescape(field: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as ``\\ooo`` octal escapes."""
-    raw = _OCTAL.sub(lambda m: bytes([int(m.group(1), 8)]), field.encode("utf-8", "surrogateescape"))
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def read_mount_points(root: str, mountinfo: str = "/proc/self/mountinfo") -> tuple[str, ...]:
-    """:func:`mount_points` of this process's mount table (empty where there is none)."""
-    try:
-        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
-            return mount_points(f.read(), root)
-    except OSError:
-        return ()
 
 
 @dataclass(frozen=True)

@@ -26,37 +26,14 @@ import time
 import uuid
 from pathlib import Path
 
+from kiln.fs.mounts import busy_below
+
 TRASH_DIR = ".trash"
 _LOCK = ".lock"
 
 
 def trash_dir(work_root: Path) -> Path:
     return Path(work_root) / TRASH_DIR
-
-
-def _mount_points(mountinfo_path: str) -> list[str]:
-    """Mount points from ``/proc/self/mountinfo`` (field 5, octal escapes undone)."""
-    try:
-        with open(mountinfo_path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError:
-        return []
-    points = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) > 4:
-            points.append(fields[4].encode().decode("unicode_escape"))
-    return points
-
-
-def busy_below(path: Path, mountinfo_path: str = "/proc/self/mountinfo") -> str | None:
-    """A mount point at or below ``path``, or None."""
-    real = os.path.realpath(path)
-    prefix = real.rstrip("/") + "/"
-    for point in _mount_points(mountinfo_path):
-        if point == real or point.startswith(prefix):
-            return point
-    return None
 
 
 def move_to_trash(path: Path, work_root: Path) -> Path | None:
