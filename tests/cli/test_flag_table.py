@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from kiln.cli import flagdoc
 from kiln.cli.executor import executor
@@ -85,33 +84,6 @@ def test_tables_name_real_flags() -> None:
     for table in (NOT_SUPPORTED_YET, ENV_ALIASES, DEPRECATED_ALIASES):
         assert set(table) <= set(options)
     assert set(DEPRECATED_ALIASES.values()) <= set(options)
-
-
-def _non_default_argv(opt: click.Option) -> list[str]:
-    name = opt.opts[-1]
-    if isinstance(opt.default, bool):
-        return [f"{name}={'false' if opt.default else 'true'}"]
-    return [name, "1h" if name == "--cache-ttl" else "r.example/cache"]
-
-
-@pytest.mark.parametrize("flag", sorted(NOT_SUPPORTED_YET))
-def test_every_unsupported_flag_fails_with_exit_2(flag: str, tmp_path: Path) -> None:
-    opt = _options(executor)[flag]
-    argv = ["--no-push", "--kaniko-dir", str(tmp_path), *_non_default_argv(opt)]
-    result = CliRunner().invoke(executor, argv)
-    assert result.exit_code == 2, result.output
-    assert result.output.strip().startswith(f"error: --{flag} is not supported yet"), result.output
-
-
-@pytest.mark.parametrize("flag", sorted(NOT_SUPPORTED_YET))
-def test_unsupported_flag_at_its_default_is_accepted(flag: str) -> None:
-    opt = _options(executor)[flag]
-    value = opt.default
-    argv = [f"--{flag}={str(value).lower()}"] if isinstance(value, bool) else [f"--{flag}", str(value)]
-    ctx = executor.make_context("executor", ["--no-push", *argv])
-    from kiln.cli.executor import explicit_flags
-
-    assert flag not in explicit_flags(ctx)
 
 
 def test_docs_are_generated_from_the_code() -> None:
