@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kiln.fs.tarwriter import Add, Whiteout, ustar_header, write_layer
+from kiln.fs.tarwriter import Add, Meta, Whiteout, ustar_header, write_layer
 
 
 def _reference(entries: list[tuple[str, Path]], mtime: int | None) -> bytes:
@@ -127,7 +127,7 @@ def test_header_fast_path_matches_tobuf() -> None:
 def test_whiteouts_and_a_shrinking_file(tmp_path: Path) -> None:
     f = tmp_path / "f"
     f.write_text("0123456789")
-    st = os.lstat(f)
+    st = Meta.of(os.lstat(f))
     f.write_text("01")  # shorter than the stat the snapshotter handed over
     with pytest.raises(OSError, match="shrank"):
         write_layer([Add("/f", f, st)], tmp_path / "l.tar", "none")

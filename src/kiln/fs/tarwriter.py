@@ -12,6 +12,7 @@ import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from kiln.compression import GZIP_BLOCK, Compression, compressor
 from kiln.digest import Digest, HashingWriter
@@ -25,7 +26,37 @@ _RECORD = tarfile.RECORDSIZE
 _NUL8 = b"\0" * 8
 
 
-@dataclass(frozen=True)
+class Meta(NamedTuple):
+    """What the writer needs of an entry's ``lstat``: ~200 bytes a file instead of ~630 for a stat_result."""
+
+    st_mode: int
+    st_uid: int
+    st_gid: int
+    st_size: int
+    st_mtime: int  # whole seconds, as the layer stores them
+    st_nlink: int
+    st_dev: int
+    st_ino: int
+    st_rdev: int
+    st_mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Meta:
+        return cls(
+            st.st_mode,
+            st.st_uid,
+            st.st_gid,
+            st.st_size,
+            int(st.st_mtime),
+            st.st_nlink,
+            st.st_dev,
+            st.st_ino,
+            st.st_rdev,
+            st.st_mtime_ns,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Add:
     """Put the file, directory, link or device at ``host`` into the layer as ``path`` (not recursive).
 
@@ -34,17 +65,17 @@ class Add:
 
     path: str
     host: Path | str
-    st: os.stat_result | None = field(default=None, compare=False, repr=False)
+    st: Meta | None = field(default=None, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Whiteout:
     """Delete ``path`` when the layer is applied."""
 
     path: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Opaque:
     """Hide what lower layers had inside the directory ``path``."""
 
@@ -54,7 +85,7 @@ class Opaque:
 Entry = Add | Whiteout | Opaque
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WrittenLayer:
     path: Path
     digest: Digest  # of the compressed blob
@@ -193,9 +224,9 @@ class _Writer:
         self.mtime = mtime
         self.links: dict[tuple[int, int], str] = {}
 
-    def add(self, name: str, host: Path | str, st: os.stat_result | None = None) -> None:
+    def add(self, name: str, host: Path | str, st: Meta | None = None) -> None:
         if st is None:
-            st = os.lstat(host)
+            st = Meta.of(os.lstat(host))
         mode = st.st_mode
         mtime = int(st.st_mtime) if self.mtime is None else self.mtime
         xattrs = self.xattrs(host)

@@ -21,7 +21,7 @@ from pathlib import Path
 from kiln.compression import Compression
 from kiln.errors import KilnError
 from kiln.fs.ignore import IgnoreList
-from kiln.fs.tarwriter import Add, Entry, Opaque, Whiteout, WrittenLayer, write_layer
+from kiln.fs.tarwriter import Add, Entry, Meta, Opaque, Whiteout, WrittenLayer, write_layer
 from kiln.snapshot.base import Snapshotter
 
 _OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
@@ -146,7 +146,7 @@ class OverlaySnapshotter(Snapshotter):
                         if _is_opaque(item.path):
                             entries.append(Opaque(path))
                         stack.append((path, item.path))
-                    entries.append(Add(path, item.path, st))
+                    entries.append(Add(path, item.path, Meta.of(st)))
         return self._without_untouched_dirs(entries)
 
     def _without_untouched_dirs(self, entries: list[Entry]) -> list[Entry]:
@@ -175,7 +175,7 @@ class OverlaySnapshotter(Snapshotter):
                 return kept
             kept = [e for e in kept if e.path not in drop]
 
-    def _same_as_base(self, path: str, host: Path | str, st: os.stat_result) -> bool:
+    def _same_as_base(self, path: str, host: Path | str, st: Meta) -> bool:
         base = os.fspath(self.base) + path
         try:
             before = os.lstat(base)
