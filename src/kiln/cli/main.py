@@ -1,4 +1,4 @@
-"""``kiln``: the umbrella command (build, warm, debug, version).
+"""``kiln``: the umbrella command (build, warm, index, debug, integration, version).
 
 Start-up is most of a short command's time (``kiln version``, ``kiln index``, ``--help``, every CI
 adapter call), so the subcommands that live in their own modules are registered by name and imported
