@@ -7,6 +7,7 @@ No emulation: the Dockerfile has no RUN, so building for a foreign architecture 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -279,3 +280,62 @@ def test_index_flags_need_publish_index(tmp_path: Path) -> None:
         assert proc.stderr.strip() == f"error: {flag.split('=')[0]} needs --publish-index"
     proc = run(str(BIN / "executor"), "--no-push", "--publish-index", check=False)
     assert "--publish-index needs a push" in proc.stderr
+
+
+def test_children_copied_from_another_repository_bring_their_provenance(
+    registry_http: RegistryServer, tmp_path: Path
+) -> None:
+    """Debian's docker-registry has no referrers API: the attestations live under each child's fallback tag
+    ``sha256-<hex>`` in the staging repository; the index's repository gets the same artifacts (same
+    digests, ``subject`` = the child) listed under its own fallback tags, before the index is pushed."""
+    dockerfile = "FROM scratch\nARG TARGETARCH\nCOPY hello.txt /\nLABEL arch=$TARGETARCH\n"
+    host = registry_http.host
+    children = {}
+    for platform in PLATFORMS:
+        out = build_platform(
+            tmp_path,
+            registry_http,
+            platform,
+            dockerfile,
+            "prov/staging",
+            "--generate-provenance",
+            "--push-by-digest",
+        )
+        children[platform] = (out / "digest").read_text()
+    names = [f"--digests-from={p}" for p in sorted((tmp_path / "digests").glob("*/image"))]
+    dest = registry_http.ref("prov/release:1")
+    kiln("index", f"--destination={dest}", *names, f"--insecure-registry={host}")
+    check_index(tmp_path, dest, children, OCI_INDEX)
+    for platform, child in children.items():
+        tag = f"sha256-{child.split(':')[1]}"
+        staged = raw(f"{host}/prov/staging:{tag}")["manifests"]
+        listed = raw(f"{host}/prov/release:{tag}")
+        assert listed["mediaType"] == OCI_INDEX
+        assert listed["manifests"] == staged and len(staged) == 1
+        (entry,) = listed["manifests"]
+        assert entry["artifactType"] == "application/vnd.in-toto+json"
+        artifact = raw(f"{host}/prov/release@{entry['digest']}")
+        served = skopeo(
+            "inspect", "--raw", "--tls-verify=false", f"docker://{host}/prov/release@{entry['digest']}"
+        )
+        assert f"sha256:{hashlib.sha256(served.stdout.encode()).hexdigest()}" == entry["digest"]  # same bytes
+        assert artifact["subject"]["digest"] == child
+        out = tmp_path / f"artifact-{platform.replace('/', '-')}"
+        skopeo("copy", "--quiet", "--src-tls-verify=false", f"docker://{host}/prov/release@{entry['digest']}",
+               f"dir:{out}")  # fmt: skip
+        statement = json.loads((out / artifact["layers"][0]["digest"].split(":")[1]).read_text())
+        assert statement["subject"][0]["digest"] == {"sha256": child.split(":")[1]}
+
+    # a referrer that cannot be copied fails the command in one line, and the index is not pushed:
+    # the staging fallback tag of one child now holds an image manifest, not a referrers index
+    child = children["linux/arm64"]
+    bad_tag = f"sha256-{child.split(':')[1]}"
+    skopeo("copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false",
+           f"docker://{host}/prov/staging@{child}", f"docker://{host}/prov/staging:{bad_tag}")  # fmt: skip
+    other = registry_http.ref("prov/other:1")
+    failed = kiln("index", f"--destination={other}", *names, f"--insecure-registry={host}", check=False)
+    assert failed.returncode == 1
+    (line,) = [ln for ln in failed.stderr.splitlines() if ln.startswith("error:")]  # the rest: INFO progress
+    assert f"copy the referrers (attestations) of {host}/prov/staging@{child} into {host}/prov/other" in line
+    assert "not a referrers index" in line and "Traceback" not in failed.stderr
+    assert not exists(other)

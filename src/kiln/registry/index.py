@@ -15,12 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kiln.digest import Digest
-from kiln.errors import RegistryError, UsageError
+from kiln.errors import KilnError, RegistryError, UsageError
 from kiln.oci import Descriptor, Platform, mediatypes
 from kiln.oci.manifest import Index, Manifest
 from kiln.reference import Reference, Repository
 from kiln.registry.client import FetchedManifest, RegistryClient
 from kiln.registry.copy import Copier
+from kiln.registry.referrers import copy_referrers
 
 log = logging.getLogger(__name__)
 
@@ -184,12 +185,29 @@ def build_index(resolved: Sequence[ResolvedChild], legacy: bool, annotations: Ma
 
 
 def _copy_children(client: RegistryClient, resolved: Sequence[ResolvedChild], repo: Repository) -> None:
+    """Each child from another repository, then what is attached to it there (provenance): an index whose
+    child has lost its attestations on the way would pass for an image that never had any."""
     copier = Copier(client)
     for item in resolved:
-        if item.manifest.source == repo:
+        source = item.manifest.source
+        if source == repo:
             continue
         log.info("copying %s into %s", _name(item.child), repo)
         copier.copy_manifest(item.manifest, repo)
+        try:
+            copied = copy_referrers(client, copier, source, item.manifest.digest, repo)
+        except KilnError as err:
+            raise RegistryError(
+                f"copy the referrers (attestations) of {source}@{item.manifest.digest} into {repo}:"
+                f" {err.message}",
+                code=err.code if isinstance(err, RegistryError) else None,
+                status=err.status if isinstance(err, RegistryError) else None,
+                hint=err.hint
+                or "the index was not pushed; run again once the referrers can be read and pushed",
+            ) from None
+        for attached in copied:
+            log.info("copied referrer %s of %s into %s (%s)", attached.digest, item.manifest.digest, repo,
+                     attached.via)  # fmt: skip
 
 
 def publish_index(client: RegistryClient, request: IndexRequest) -> PublishedIndex:

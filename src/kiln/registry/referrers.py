@@ -25,6 +25,7 @@ from kiln.oci import Descriptor, Index, mediatypes
 from kiln.oci.artifact import Artifact
 from kiln.reference import Repository
 from kiln.registry.client import RegistryClient
+from kiln.registry.copy import Copier
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,41 @@ def attach(client: RegistryClient, repo: Repository, artifact: Artifact) -> Atta
     can be pulled."""
     for digest, data in artifact.blobs.items():
         client.upload_blob(repo, digest, len(data), lambda d=data: io.BytesIO(d))  # type: ignore[misc]
-    digest, headers = client.put_manifest_answer(
-        repo.with_digest(artifact.digest), artifact.raw, artifact.manifest.media_type
+    return put_referrer(
+        client,
+        repo,
+        artifact.raw,
+        artifact.manifest.media_type,
+        artifact.subject.digest,
+        artifact.descriptor(),
     )
-    subject = artifact.subject.digest
+
+
+def put_referrer(
+    client: RegistryClient, repo: Repository, raw: bytes, media_type: str, subject: Digest, entry: Descriptor
+) -> Attached:
+    """Put a referrer manifest whose blobs are already in ``repo`` by digest, and list ``entry`` in the
+    fallback tag of ``subject`` unless the registry says it indexed the subject itself."""
+    digest, headers = client.put_manifest_answer(repo.with_digest(Digest.of_bytes(raw)), raw, media_type)
     if headers.get(SUBJECT_HEADER) == str(subject):
         return Attached(repo, digest, "referrers-api")
-    update_fallback_tag(client, repo, subject, artifact.descriptor())
+    update_fallback_tag(client, repo, subject, entry)
     return Attached(repo, digest, "fallback-tag")
+
+
+def copy_referrers(
+    client: RegistryClient, copier: Copier, source: Repository, subject: Digest, target: Repository
+) -> tuple[Attached, ...]:
+    """Bring everything attached to ``subject`` in ``source`` into ``target`` (where ``subject`` already is):
+    each referrer's blobs, then its manifest byte for byte (same digest, same ``subject``), then the
+    listing, through the referrers API or the fallback tag as ``target``'s registry needs. One level:
+    referrers of referrers (a signature of an attestation) stay behind."""
+    out: list[Attached] = []
+    for entry in list_referrers(client, source, subject):
+        fetched = client.fetch_manifest(source, source.with_digest(entry.digest))
+        copier.copy_manifest(fetched, target, by_digest=False)  # blobs (and an index's children) only
+        out.append(put_referrer(client, target, fetched.raw, fetched.media_type, subject, entry))
+    return tuple(out)
 
 
 def update_fallback_tag(client: RegistryClient, repo: Repository, subject: Digest, entry: Descriptor) -> None:
@@ -168,8 +196,10 @@ def _from_api(
 __all__ = [
     "Attached",
     "attach",
+    "copy_referrers",
     "list_referrers",
     "merge_referrer",
+    "put_referrer",
     "read_fallback_index",
     "referrers_tag",
     "update_fallback_tag",
