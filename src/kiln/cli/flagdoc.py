@@ -91,7 +91,7 @@ so a script can tell a missing kiln feature from its own mistake. An unexpected 
   relocated part of it). kiln never copies or deletes `/kaniko`; when the chosen dir holds
   `.docker/config.json` and `DOCKER_CONFIG` is unset, the build reads credentials from there (kaniko
   sets `DOCKER_CONFIG=<dir>/.docker` after copying `/kaniko` over).
-- Flags kiln adds: `--isolation`, `--secret`, `--generate-provenance` (marked "kiln").
+- Flags kiln adds (kaniko has none of them) are marked "kiln" in the tables below.
 """
 
 
@@ -180,9 +180,13 @@ def render() -> str:
         "",
         "## warmer (and `kiln warm`)",
         "",
-        f"The warmer as a whole is {'not supported yet (' + warm + ')' if warm else 'supported'}; "
-        "its flags are parsed and checked (`--cache-ttl`, `--customPlatform`, log settings) and then "
-        "it exits with code 2. kaniko's warmer reads `KANIKO_REGISTRY_MAP` as well as `--registry-map`.",
+        (
+            f"The warmer as a whole is not supported yet ({warm}): its flags are parsed and checked "
+            "and then it exits with code 2."
+            if warm
+            else "The warmer as a whole is supported."
+        )
+        + " Like kaniko's, it reads `KANIKO_REGISTRY_MAP` as well as `--registry-map`.",
         "",
         *_table(warmer, "not yet" if warm else None),
         "",

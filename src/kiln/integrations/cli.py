@@ -1,6 +1,6 @@
-"""``kiln integration <platform> build``: the entry point the platform files call.
+"""``kiln integration <platform>``: the entry point the platform files call.
 
-Why its own small group: integrations may not import kiln.cli (same rank), so this group renders
+Why its own small group: integrations may not import kiln.cli (the rank above), so this group renders
 kiln errors itself, as one ``error: ...`` line and the error's exit code.
 """
 
