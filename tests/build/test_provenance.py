@@ -209,6 +209,20 @@ def test_local_context_outside_git_and_remote_archives(tmp_path: Path) -> None:
     assert context_origin(signed, tmp_path) == ContextOrigin("https://store.example/ctx.tar.gz")
 
 
+def test_archive_context_records_the_archive_digest_even_with_a_declared_revision(tmp_path: Path) -> None:
+    archive = Digest.of_bytes(b"context tarball bytes")
+    s3 = BuildOptions(
+        context="s3://bucket/ctx.tar.gz",
+        image_source="https://git.example/group/app",
+        image_revision="0123456789abcdef0123456789abcdef01234567",
+    )
+    origin = context_origin(s3, tmp_path, archive)
+    assert origin == ContextOrigin("s3://bucket/ctx.tar.gz", digest=archive)  # seen beats declared
+    doc = statement(_facts(context=origin), s3)
+    context = doc["predicate"]["buildDefinition"]["resolvedDependencies"][1]
+    assert context == {"uri": "s3://bucket/ctx.tar.gz", "name": "context", "digest": {"sha256": archive.hex}}
+
+
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_git_context_records_url_ref_and_checked_out_commit(tmp_path: Path) -> None:
     clone = tmp_path / "clone"

@@ -16,6 +16,7 @@ import pytest
 
 from context.ctx_helpers import SAMPLE, assert_sample, make_tar_gz
 from kiln.context import ContextSpec, open_context
+from kiln.digest import Digest
 from kiln.errors import ContextError
 
 
@@ -192,3 +193,38 @@ def test_http_tarball_sub_path(tmp_path: Path, http_files: tuple[str, dict[str, 
     assert [p.name for p in root.iterdir()] == ["main.py"]
     with pytest.raises(ContextError, match="leaves the context"):
         fetch(ContextSpec(f"{base}/ctx.tar.gz", sub_path="../.."), tmp_path / "again")
+
+
+def test_archive_digest_is_the_sha256_of_the_archive_bytes(
+    tmp_path: Path, http_files: tuple[str, dict[str, bytes]]
+) -> None:
+    """tar file, stdin and http: the digest taken while extracting equals a hash of the whole archive,
+    including bytes after the gzip member (the extractor reads to EOF); a directory has none."""
+    data = make_tar_gz(SAMPLE)
+    expected = Digest.of_bytes(data)
+    archive = tmp_path / "ctx.tar.gz"
+    archive.write_bytes(data)
+    base, payloads = http_files
+    payloads["/ctx.tar.gz"] = data
+    specs = [
+        ContextSpec(f"tar://{archive}"),
+        ContextSpec("tar://stdin", stdin=io.BytesIO(data)),
+        ContextSpec(f"{base}/ctx.tar.gz"),
+    ]
+    for n, spec in enumerate(specs):
+        source = open_context(spec)
+        assert source.archive_digest is None
+        work = tmp_path / f"work{n}"
+        work.mkdir()
+        assert_sample(source.fetch(work))
+        assert source.archive_digest == expected, spec
+    padded = tmp_path / "padded.tar.gz"
+    padded.write_bytes(data + b"\0" * 4096)  # gzip readers stop at the member's end; the hash must not
+    source = open_context(ContextSpec(f"tar://{padded}"))
+    work = tmp_path / "padded"
+    work.mkdir()
+    source.fetch(work)
+    assert source.archive_digest == Digest.of_bytes(padded.read_bytes()) != expected
+    local = open_context(ContextSpec(str(tmp_path / "padded" / "context")))
+    local.fetch(tmp_path / "local")
+    assert local.archive_digest is None

@@ -153,7 +153,8 @@ def build(options: BuildOptions) -> BuildResult:
     cache: OpenCache | None = None
     try:
         spec = ContextSpec(options.context, options.context_sub_path, options.git, options.environ)
-        context_dir = open_context(spec).fetch(work / "context")
+        context_source = open_context(spec)
+        context_dir = context_source.fetch(work / "context")
         text, name = read_dockerfile(options, context_dir)
         platform = Platform.parse(options.platform) if options.platform else Platform.host()
         target_spec = PlatformSpec(platform.os, platform.architecture, platform.variant or "")
@@ -236,7 +237,7 @@ def build(options: BuildOptions) -> BuildResult:
                     ((name, plat, img.digest()) for name, plat, img in sources.pulled()),
                     (graph.stages[i].base for i in order if graph.stages[i].base_stage is None),
                 ),
-                context=context_origin(options, context_dir),
+                context=context_origin(options, context_dir, context_source.archive_digest),
                 subjects=subject_names(options, pushed, image.digest()),
                 image_digest=image.digest(),
                 platform=str(platform),

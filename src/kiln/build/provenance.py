@@ -48,10 +48,12 @@ class ResolvedImage:
 
 @dataclass(frozen=True)
 class ContextOrigin:
-    """Where the build context came from: a URI without credentials and, when known, the git commit."""
+    """Where the build context came from: a URI without credentials and, when known, the git commit or the
+    digest of the archive kiln unpacked."""
 
     uri: str
     git_commit: str = ""
+    digest: Digest | None = None  # an archive context (tar, stdin, s3, gs, azure, https): its bytes' sha256
     declared: bool = False  # taken from --image-source/--image-revision, not seen by kiln itself
 
 
@@ -141,6 +143,8 @@ def resolved_dependencies(facts: ProvenanceFacts, options: BuildOptions) -> list
     context: dict[str, Any] = {"uri": facts.context.uri, "name": "context"}
     if facts.context.git_commit:
         context["digest"] = {"gitCommit": facts.context.git_commit}
+    elif facts.context.digest is not None:
+        context["digest"] = _digest_set(facts.context.digest)
     if facts.context.declared:
         context["annotations"] = {"declaredBy": "--image-source/--image-revision"}
     deps.append(context)
@@ -230,20 +234,25 @@ def _normalised(name: str) -> str:
         return name
 
 
-def context_origin(options: BuildOptions, context_dir: Path) -> ContextOrigin:
-    """What kiln saw of the context; when it saw no commit, what ``--image-source``/``--image-revision``
-    declare (a CI adapter fills them from the platform), marked as declared."""
-    seen = _observed_origin(options, context_dir)
-    if seen.git_commit or not _COMMIT.match(options.image_revision):
+def context_origin(
+    options: BuildOptions, context_dir: Path, archive_digest: Digest | None = None
+) -> ContextOrigin:
+    """What kiln saw of the context (``archive_digest``: the sha256 of the archive it unpacked, if any); when
+    it saw neither a commit nor an archive's bytes, what ``--image-source``/``--image-revision`` declare (a CI
+    adapter fills them from the platform), marked as declared."""
+    seen = _observed_origin(options, context_dir, archive_digest)
+    if seen.git_commit or seen.digest is not None or not _COMMIT.match(options.image_revision):
         return seen
     uri = public_url(options.image_source) if options.image_source else seen.uri
     return ContextOrigin(uri, options.image_revision.lower(), declared=True)
 
 
-def _observed_origin(options: BuildOptions, context_dir: Path) -> ContextOrigin:
+def _observed_origin(
+    options: BuildOptions, context_dir: Path, archive_digest: Digest | None
+) -> ContextOrigin:
     """A git context: its URL (no credentials) and the commit checked out. A local directory inside a git
-    work tree: its ``origin`` remote (no credentials; else the directory) and HEAD. Anything else: the
-    context URL without userinfo or query (kiln does not hash fetched archives)."""
+    work tree: its ``origin`` remote (no credentials; else the directory) and HEAD. Anything else (an
+    archive): the context URL without userinfo or query, and the archive's digest."""
     url = options.context
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     is_git = scheme == "git" or (scheme in ("http", "https") and ".git" in url.split("#")[0])
@@ -264,7 +273,7 @@ def _observed_origin(options: BuildOptions, context_dir: Path) -> ContextOrigin:
             remote = public_url(origin) if "://" in origin else origin
             return ContextOrigin(f"git+{remote}" if remote else f"file://{path}", commit)
         return ContextOrigin(f"file://{path}")
-    return ContextOrigin(public_url(url))
+    return ContextOrigin(public_url(url), digest=archive_digest)
 
 
 def _git(directory: Path, *args: str, environ: Mapping[str, str]) -> str:

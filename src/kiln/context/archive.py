@@ -4,17 +4,22 @@ Why spool first: object-store SDKs retry and resume by range, which needs a seek
 network stream must not leave a half-extracted context behind. Extraction goes through
 ``kiln.fs.unpack.apply_layer``, which refuses ``..``, absolute names and links out of the root, so a hostile
 context tarball cannot write outside the context directory.
+
+The extractor reads every byte of the archive (past the tar's end marker to EOF), and a hash is taken of
+those bytes on the way: the archive's sha256 for the provenance statement, without a second read.
 """
 
 from __future__ import annotations
 
 import errno
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
 
 from kiln.compression import peek
 from kiln.context.base import apply_sub_path
+from kiln.digest import Digest, HashingWriter
 from kiln.errors import ContextError, KilnError
 from kiln.fs.unpack import UnpackOptions, apply_layer
 
@@ -32,9 +37,25 @@ def copy_stream(source: IO[bytes], sink: IO[bytes]) -> int:
     return total
 
 
-def extract_tar_gz(stream: IO[bytes], dest: Path, label: str) -> None:
-    """Unpack a gzip-compressed tar from ``stream`` into ``dest``; ``label`` names it in errors."""
-    kind, reader = peek(stream)
+class _Hashed:
+    """Reads ``stream`` and feeds every byte read into ``hasher`` (the archive, as the extractor sees it)."""
+
+    def __init__(self, stream: IO[bytes], hasher: HashingWriter) -> None:
+        self._stream = stream
+        self._hasher = hasher
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        self._hasher.write(data)
+        return data
+
+
+def extract_tar_gz(stream: IO[bytes], dest: Path, label: str) -> Digest:
+    """Unpack a gzip-compressed tar from ``stream`` into ``dest``; ``label`` names it in errors. Returns the
+    sha256 of the archive's bytes (every byte of ``stream``, hashed as the extractor read them)."""
+    hasher = HashingWriter()
+    hashed = _Hashed(stream, hasher)
+    kind, reader = peek(hashed)  # type: ignore[arg-type]  # only read() is used
     if kind != "gzip":
         raise ContextError(
             f"build context {label} is not a gzip-compressed tar archive",
@@ -47,12 +68,24 @@ def extract_tar_gz(stream: IO[bytes], dest: Path, label: str) -> None:
         apply_layer(dest, reader, "gzip", options)
     except KilnError as err:
         raise ContextError(f"build context {label}: {err.message}", hint=err.hint) from None
+    while hashed.read(CHUNK):  # apply_layer reads to EOF already; this only guards the digest's completeness
+        pass
+    return hasher.digest()
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """A fetched archive context: the (sub-path) root it was unpacked to and the archive's sha256."""
+
+    root: Path
+    digest: Digest
 
 
 def spool_and_extract(
     workdir: Path, label: str, download: Callable[[BinaryIO], object], sub_path: str
-) -> Path:
-    """Run ``download`` into a file below ``workdir``, extract it, and return the (sub-path) context root."""
+) -> Extracted:
+    """Run ``download`` into a file below ``workdir``, extract it; the (sub-path) context root and the digest
+    of the archive (hashed while extracting: an SDK may seek and rewrite the spool file while downloading)."""
     archive = workdir / ARCHIVE_NAME
     root = workdir / ROOT_NAME
     try:
@@ -64,7 +97,7 @@ def spool_and_extract(
                 raise ContextError(f"no space left while downloading build context {label}") from None
             raise
         with open(archive, "rb") as source:
-            extract_tar_gz(source, root, label)
+            digest = extract_tar_gz(source, root, label)
     finally:
         archive.unlink(missing_ok=True)  # a failed or finished download never lingers beside the context
-    return apply_sub_path(root, sub_path)
+    return Extracted(apply_sub_path(root, sub_path), digest)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kiln.context.scrub import scrub_url
+from kiln.digest import Digest
 from kiln.errors import ContextError
 
 
@@ -46,7 +47,13 @@ class ContextSpec:
 
 
 class ContextSource(ABC):
-    """Brings one build context onto local disk."""
+    """Brings one build context onto local disk.
+
+    ``archive_digest``: after ``fetch``, the sha256 of the archive an archive scheme unpacked (tar, s3, gs,
+    azure, https); None for directories and git (git's commit is recorded instead).
+    """
+
+    archive_digest: Digest | None = None
 
     @abstractmethod
     def fetch(self, workdir: Path) -> Path:

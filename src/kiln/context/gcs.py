@@ -101,4 +101,6 @@ class GCSSource(ContextSource):
             except gexc.GoogleAPIError as err:
                 raise ContextError(f"cannot download build context {label}: {type(err).__name__}") from None
 
-        return spool_and_extract(workdir, label, download, self._spec.sub_path)
+        extracted = spool_and_extract(workdir, label, download, self._spec.sub_path)
+        self.archive_digest = extracted.digest
+        return extracted.root

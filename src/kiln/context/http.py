@@ -39,4 +39,6 @@ class HttpTarSource(ContextSource):
                     hint="check the host is reachable",
                 ) from None
 
-        return spool_and_extract(workdir, label, download, self._spec.sub_path)
+        extracted = spool_and_extract(workdir, label, download, self._spec.sub_path)
+        self.archive_digest = extracted.digest
+        return extracted.root

@@ -90,7 +90,9 @@ class S3Source(ContextSource):
                     hint="check S3_ENDPOINT / the network",
                 ) from None
 
-        return spool_and_extract(workdir, label, download, self._spec.sub_path)
+        extracted = spool_and_extract(workdir, label, download, self._spec.sub_path)
+        self.archive_digest = extracted.digest
+        return extracted.root
 
     def _client_error(self, client: Any, label: str, err: Any) -> ContextError:
         code = str(err.response.get("Error", {}).get("Code", ""))

@@ -21,9 +21,11 @@ class TarSource(ContextSource):
             stdin = self._spec.stdin
             if stdin is None:
                 raise ContextError("tar://stdin: no standard input was given to read the context from")
-            return spool_and_extract(
+            extracted = spool_and_extract(
                 workdir, "tar://stdin", lambda sink: copy_stream(stdin, sink), self._spec.sub_path
             )
+            self.archive_digest = extracted.digest
+            return extracted.root
         path = Path(self._target)
         if not path.is_file():
             raise ContextError(
@@ -32,5 +34,5 @@ class TarSource(ContextSource):
             )
         root = workdir / "context"
         with open(path, "rb") as source:
-            extract_tar_gz(source, root, f"tar://{self._target}")
+            self.archive_digest = extract_tar_gz(source, root, f"tar://{self._target}")
         return apply_sub_path(root, self._spec.sub_path)
