@@ -24,8 +24,9 @@ from kiln.oci import Descriptor, Index, mediatypes
 from kiln.oci.artifact import EMPTY_DESCRIPTOR, Payload, make_artifact
 from kiln.reference import Reference
 from kiln.registry.client import RegistryClient
+from kiln.registry.copy import Copier
 from kiln.registry.options import RegistryOptions
-from kiln.registry.referrers import attach, list_referrers, merge_referrer, referrers_tag
+from kiln.registry.referrers import attach, copy_referrers, list_referrers, merge_referrer, referrers_tag
 from registry.helpers import client_for, relay
 
 _n = itertools.count()
@@ -232,3 +233,33 @@ def test_attach_with_referrers_api_sets_no_fallback_tag(
     assert [d.digest for d in listed] == [artifact.digest]
     tags = requests.get(f"{registry_http.url}/v2/{real.repository}/tags/list", timeout=30).json()["tags"]
     assert referrers_tag(subject.digest) not in tags
+
+
+def test_copy_referrers_into_a_registry_with_the_api_sets_no_fallback_tag(
+    registry_http: RegistryServer, busybox_layout: LayoutImage, referrers_stub: str
+) -> None:
+    """The source keeps its referrers under the fallback tag (the real registry); the destination, reached
+    through the stub, indexes the subject itself: the copy is listed by its API, and no tag is written."""
+    real, subject = _pushed(registry_http, busybox_layout)
+    source = real.context()
+    artifact = make_artifact(mediatypes.IN_TOTO, [Payload(mediatypes.IN_TOTO, b'{"copy":1}')], subject)
+    target = Reference.parse(f"{referrers_stub}/copied/{real.repository}:v1").context()
+    client = RegistryClient(
+        RegistryOptions(insecure_registries=(referrers_stub, registry_http.host), retry_base_delay=0.01)
+    )
+    with client:
+        assert attach(client, source, artifact).via == "fallback-tag"
+        copier = Copier(client)
+        copier.copy_manifest(client.fetch_manifest(source, source.with_digest(subject.digest)), target)
+        (done,) = copy_referrers(client, copier, source, subject.digest, target)
+        listed = list_referrers(client, target, subject.digest)
+    assert (done.via, done.digest) == ("referrers-api", artifact.digest)
+    assert [d.digest for d in listed] == [artifact.digest]
+    listing = requests.get(f"{registry_http.url}/v2/copied/{real.repository}/tags/list", timeout=30).json()
+    assert referrers_tag(subject.digest) not in (listing.get("tags") or [])  # no tag at all: no "tags" key
+    stored = requests.get(
+        f"{registry_http.url}/v2/copied/{real.repository}/manifests/{artifact.digest}",
+        headers={"Accept": mediatypes.OCI_MANIFEST},
+        timeout=30,
+    )
+    assert stored.content == artifact.raw  # byte for byte: same digest, same subject
