@@ -35,6 +35,20 @@ def test_later_layers_download_concurrently_and_come_back_in_order(tmp_path: Pat
     assert not (tmp_path / "scratch").exists()
 
 
+def test_a_layer_over_the_size_bound_streams_in_its_turn(tmp_path: Path) -> None:
+    opened: list[int] = []
+
+    def opener(i: int) -> IO[bytes]:
+        opened.append(i)
+        return io.BytesIO(b"layer %d" % i)
+
+    openers = [lambda i=i: opener(i) for i in range(3)]
+    with prefetch(openers, tmp_path / "s", sizes=[10, 10_000, 10], max_size=1000) as ahead:
+        assert ahead[1] is openers[1]  # not fetched ahead: it will stream when applied
+        assert ahead[2]().read() == b"layer 2"
+    assert 1 not in opened
+
+
 def test_a_failed_download_is_fetched_again_from_the_source(tmp_path: Path) -> None:
     calls: list[int] = []
 

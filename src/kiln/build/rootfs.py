@@ -46,11 +46,13 @@ class StageRoot:
     def unpack(self, layers: Sequence[Layer]) -> None:
         """Apply the base image's layers; a layer that fails part-way is fetched again (--image-fs-extract-retry).
 
-        Layers not on local disk are downloaded ahead, concurrently, while earlier ones are applied.
+        Layers not on local disk are downloaded ahead, concurrently, while earlier ones are applied (very
+        large ones stream in their turn instead).
         """
         openers = [layer.open_compressed for layer in layers]
         workers = 0 if all(isinstance(layer, FileLayer) for layer in layers) else DEFAULT_WORKERS
-        with prefetch(openers, self.work / "prefetch", workers) as ahead:  # type: ignore[arg-type]
+        sizes = [layer.size for layer in layers]
+        with prefetch(openers, self.work / "prefetch", workers, sizes) as ahead:  # type: ignore[arg-type]
             unpack_layers(self.base, ahead, retries=self.extract_retries)
 
     def start(self) -> Path:

@@ -21,6 +21,9 @@ from typing import IO
 
 CHUNK = 1 << 20
 DEFAULT_WORKERS = 3
+# A layer bigger than this streams into the unpacker when its turn comes instead: downloading it whole
+# first would serialise its download and its unpacking (measured: +5 s on a 2 GiB layer behind busybox).
+MAX_PREFETCH = 256 << 20
 
 Opener = Callable[[], IO[bytes]]
 
@@ -61,19 +64,27 @@ class _Prefetched:
 
 @contextlib.contextmanager
 def prefetch(
-    openers: Sequence[Opener], scratch: Path, workers: int = DEFAULT_WORKERS
+    openers: Sequence[Opener],
+    scratch: Path,
+    workers: int = DEFAULT_WORKERS,
+    sizes: Sequence[int] | None = None,
+    max_size: int = MAX_PREFETCH,
 ) -> Iterator[list[Opener]]:
-    """``openers`` with layers 2..n fetched ahead into ``scratch`` (removed on exit) by ``workers`` threads."""
-    if len(openers) < 2 or workers < 1:
+    """``openers`` with layers 2..n fetched ahead into ``scratch`` (removed on exit) by ``workers`` threads.
+
+    ``sizes`` (bytes per layer, when known): layers over ``max_size`` are not fetched ahead but streamed.
+    """
+    ahead = [i for i in range(1, len(openers)) if sizes is None or sizes[i] <= max_size]
+    if not ahead or workers < 1:
         yield list(openers)
         return
     scratch.mkdir(parents=True, exist_ok=True)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kiln-prefetch")
-    futures = [pool.submit(_download, opener, scratch) for opener in openers[1:]]
+    futures = {i: pool.submit(_download, openers[i], scratch) for i in ahead}
     try:
-        yield [openers[0], *(_Prefetched(o, f) for o, f in zip(openers[1:], futures, strict=True))]
+        yield [_Prefetched(o, futures[i]) if i in futures else o for i, o in enumerate(openers)]
     finally:
-        for future in futures:
+        for future in futures.values():
             future.cancel()
         pool.shutdown(wait=True)
         shutil.rmtree(scratch, ignore_errors=True)
