@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import sys
 import time
@@ -29,6 +30,7 @@ from pathlib import Path
 from kiln.fs.mounts import busy_below
 
 TRASH_DIR = ".trash"
+log = logging.getLogger(__name__)
 _LOCK = ".lock"
 
 
@@ -276,7 +278,9 @@ def discard(path: Path, work_root: Path, wait: bool = False) -> None:
     path = Path(path)
     if not os.path.lexists(path):
         return
-    if busy_below(path) is not None:
+    busy = busy_below(path)
+    if busy is not None:
+        log.warning("leaving %s in place: %s is still mounted", path, busy)
         return
     moved = move_to_trash(path, work_root)
     trash = trash_dir(work_root)
