@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import KILN, REPO, start_registry, write_busybox_layout  # type: ignore[import-not-found]
+from run import KILN, REPO, push_busybox_base, start_registry  # type: ignore[import-not-found]
 
 
 def dockerfile(base: str, seconds: float) -> str:
@@ -54,12 +54,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kiln-cache-bench-"))
     proc, host = start_registry(work)
     try:
-        layout = write_busybox_layout(work / "busybox")
-        base = f"{host}/bench/busybox:latest"
-        subprocess.run(
-            ["skopeo", "copy", "-q", "--dest-tls-verify=false", layout.oci_ref, f"docker://{base}"],
-            check=True,
-        )
+        base = push_busybox_base(work, host)
         colds, warms = [], []
         for run in range(args.repeat):
             ctx = work / f"ctx-{run}"

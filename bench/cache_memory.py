@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import KILN, REPO, start_registry, timed, write_busybox_layout  # type: ignore[import-not-found]
+from run import KILN, REPO, push_busybox_base, start_registry, timed  # type: ignore[import-not-found]
 
 
 def main() -> None:
@@ -34,12 +33,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kiln-cache-mem-"))
     proc, host = start_registry(work)
     try:
-        layout = write_busybox_layout(work / "busybox")
-        base = f"{host}/bench/busybox:latest"
-        subprocess.run(
-            ["skopeo", "copy", "-q", "--dest-tls-verify=false", layout.oci_ref, f"docker://{base}"],
-            check=True,
-        )
+        base = push_busybox_base(work, host)
         print(f"RUN layer: {args.mb} MB of random bytes; peak RSS of the kiln process (MB):")
         for flag in ("true", "false"):
             ctx = work / f"ctx-{flag}"

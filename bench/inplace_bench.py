@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import CASES, REPO, kiln_argv, start_registry, timed, write_busybox_layout, write_context  # type: ignore[import-not-found]
+from run import CASES, REPO, kiln_argv, push_busybox_base, start_registry, timed, write_context  # type: ignore[import-not-found]
 
 from e2e.throwaway import run_in_throwaway_root  # type: ignore[import-not-found]
 
@@ -38,12 +37,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kiln-inplace-bench-"))
     proc, host = start_registry(work)
     try:
-        layout = write_busybox_layout(work / "busybox")
-        base = f"{host}/bench/busybox:latest"
-        subprocess.run(
-            ["skopeo", "copy", "-q", "--dest-tls-verify=false", layout.oci_ref, f"docker://{base}"],
-            check=True,
-        )
+        base = push_busybox_base(work, host)
         print(f"median of {args.repeat} cold builds (s):        chroot   inplace")
         for name in args.cases.split(","):
             case = CASES[name]()

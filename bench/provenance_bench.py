@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import KILN, REPO, start_registry, write_busybox_layout  # type: ignore[import-not-found]
+from run import KILN, REPO, push_busybox_base, start_registry  # type: ignore[import-not-found]
 
 
 def build(ctx: Path, dest: str, host: str, kaniko_dir: Path, layout: Path, provenance: bool) -> float:
@@ -82,12 +82,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kiln-prov-bench-"))
     proc, host = start_registry(work)
     try:
-        layout = write_busybox_layout(work / "busybox")
-        base = f"{host}/bench/busybox:latest"
-        subprocess.run(
-            ["skopeo", "copy", "-q", "--dest-tls-verify=false", layout.oci_ref, f"docker://{base}"],
-            check=True,
-        )
+        base = push_busybox_base(work, host)
         ctx = work / "ctx"
         ctx.mkdir()
         (ctx / "data.bin").write_bytes(bytes(range(256)) * 4096)

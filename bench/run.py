@@ -190,6 +190,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def push_busybox_base(work: Path, host: str) -> str:
+    """Write the busybox base layout (as the test fixture does) and push it to the bench registry at ``host``."""
+    layout = write_busybox_layout(work / "busybox")
+    base = f"{host}/bench/busybox:latest"
+    subprocess.run(
+        ["skopeo", "copy", "-q", "--dest-tls-verify=false", layout.oci_ref, f"docker://{base}"],
+        check=True,
+    )
+    return base
+
+
 def start_registry(work: Path) -> tuple[subprocess.Popen[bytes], str]:
     storage = work / "registry"
     storage.mkdir()
@@ -372,12 +383,7 @@ def main() -> None:
     registry, host = start_registry(work)
     results: list[dict[str, object]] = []
     try:
-        layout = write_busybox_layout(work / "busybox")
-        base = f"{host}/bench/busybox:latest"
-        subprocess.run(
-            ["skopeo", "copy", "-q", "--dest-tls-verify=false", layout.oci_ref, f"docker://{base}"],
-            check=True,
-        )
+        base = push_busybox_base(work, host)
         bases = {"base": base}
         drivers = [d for d in args.drivers.split(",") if d]
         if "overlay" in drivers and not overlay_works(work):
