@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from kiln.build.attest import Attestation, refs_json, subject_names
+from kiln.build.executor import read_dockerfile
 from kiln.build.options import BuildOptions, SecretSource
 from kiln.build.provenance import (
     BUILD_TYPE,
@@ -20,13 +24,13 @@ from kiln.build.provenance import (
     ProvenanceFacts,
     ResolvedImage,
     context_origin,
-    dockerfile_digest,
     redact_build_args,
     resolved_images,
     statement,
     statement_bytes,
 )
 from kiln.digest import Digest
+from kiln.errors import ContextError
 from kiln.oci import Descriptor, mediatypes
 from kiln.oci.artifact import Payload, make_artifact
 from kiln.reference import Reference
@@ -165,12 +169,36 @@ def test_dockerfile_digest_is_of_the_bytes_on_disk(tmp_path: Path) -> None:
     raw = b"FROM scratch\r\nLABEL a=b\r\n"
     (tmp_path / "sub" / "Dockerfile.web").write_bytes(raw)
     text = raw.decode().replace("\r\n", "\n")  # what a text read makes of it
-    relative = BuildOptions(dockerfile="sub/Dockerfile.web")
-    assert dockerfile_digest(relative, tmp_path, text) == Digest.of_bytes(raw)
-    absolute = BuildOptions(dockerfile=str(tmp_path / "sub" / "Dockerfile.web"))
-    assert dockerfile_digest(absolute, Path("/nonexistent"), text) == Digest.of_bytes(raw)
-    url = BuildOptions(dockerfile="https://example.com/Dockerfile")
-    assert dockerfile_digest(url, tmp_path, text) == Digest.of_bytes(text.encode())
+    relative = read_dockerfile(BuildOptions(dockerfile="sub/Dockerfile.web"), tmp_path)
+    assert relative.digest == Digest.of_bytes(raw)
+    assert relative.text == text and relative.name == "sub/Dockerfile.web"
+    absolute = read_dockerfile(
+        BuildOptions(dockerfile=str(tmp_path / "sub" / "Dockerfile.web")), Path("/nonexistent")
+    )
+    assert absolute.digest == Digest.of_bytes(raw)
+
+
+def test_a_downloaded_dockerfile_digest_is_of_the_downloaded_bytes(tmp_path: Path) -> None:
+    raw = b"FROM scratch\r\nLABEL a=b\r\n"
+    (tmp_path / "Dockerfile").write_bytes(raw)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/Dockerfile"
+            fetched = read_dockerfile(BuildOptions(dockerfile=url), tmp_path / "unused")
+        finally:
+            server.shutdown()
+    assert fetched.digest == Digest.of_bytes(raw)
+    assert fetched.text == raw.decode().replace("\r\n", "\n") and fetched.name == "Dockerfile"
+
+
+def test_a_dockerfile_that_is_not_utf8_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_bytes(b"FROM scratch\nLABEL a=\xff\n")
+    with pytest.raises(
+        ContextError, match=r"Dockerfile 'Dockerfile' is not UTF-8 text \(invalid byte at offset 21\)"
+    ):
+        read_dockerfile(BuildOptions(dockerfile="Dockerfile"), tmp_path)
 
 
 def _git(cwd: Path, *args: str) -> str:

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from kiln.build.attest import publish_provenance, subject_names
 from kiln.build.cache.setup import OpenCache, open_cache
@@ -24,7 +25,6 @@ from kiln.build.outputs import write_outputs
 from kiln.build.provenance import (
     ProvenanceFacts,
     context_origin,
-    dockerfile_digest,
     resolved_images,
 )
 from kiln.build.rootfs import InplaceRoots, RootFactory
@@ -102,24 +102,41 @@ def source_date_epoch(options: BuildOptions) -> int:
     return int(value) if value.isdigit() else 0
 
 
-def read_dockerfile(options: BuildOptions, context_dir: Path) -> tuple[str, str]:
-    """The Dockerfile's text and the name errors show; relative paths are inside the context."""
+class DockerfileSource(NamedTuple):
+    """The Dockerfile, read once: its text (newlines made ``\\n``), the name errors show, and the digest of
+    its bytes as read (on disk or downloaded), which the provenance records."""
+
+    text: str
+    name: str
+    digest: Digest
+
+
+def read_dockerfile(options: BuildOptions, context_dir: Path) -> DockerfileSource:
+    """Read the Dockerfile (a URL, or a path; relative paths are inside the context)."""
     if options.dockerfile.startswith(("https://", "http://")):
-        return fetch_dockerfile(options.dockerfile), "Dockerfile"
-    path = Path(options.dockerfile)
-    if not path.is_absolute():
-        path = context_dir / path
+        data, name = fetch_dockerfile(options.dockerfile), "Dockerfile"
+    else:
+        path = Path(options.dockerfile)
+        if not path.is_absolute():
+            path = context_dir / path
+        try:
+            data, name = path.read_bytes(), options.dockerfile
+        except FileNotFoundError:
+            raise ContextError(
+                f"Dockerfile {options.dockerfile!r} not found", hint=f"looked for {path}; use --dockerfile"
+            ) from None
+        except OSError as err:
+            raise ContextError(f"cannot read Dockerfile {path}: {err.strerror}") from None
     try:
-        return path.read_text(encoding="utf-8"), options.dockerfile
-    except FileNotFoundError:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
         raise ContextError(
-            f"Dockerfile {options.dockerfile!r} not found", hint=f"looked for {path}; use --dockerfile"
+            f"Dockerfile {name!r} is not UTF-8 text (invalid byte at offset {err.start})"
         ) from None
-    except OSError as err:
-        raise ContextError(f"cannot read Dockerfile {path}: {err.strerror}") from None
+    return DockerfileSource(text.replace("\r\n", "\n").replace("\r", "\n"), name, Digest.of_bytes(data))
 
 
-def fetch_dockerfile(url: str) -> str:
+def fetch_dockerfile(url: str) -> bytes:
     """``--dockerfile https://...`` (kaniko downloads it before the build)."""
     import requests
 
@@ -131,7 +148,7 @@ def fetch_dockerfile(url: str) -> str:
         raise ContextError(f"cannot download Dockerfile {scrub_url(url)}: {type(err).__name__}") from None
     if resp.status_code >= 300:
         raise ContextError(f"cannot download Dockerfile {scrub_url(url)}: HTTP {resp.status_code}")
-    return resp.text
+    return resp.content
 
 
 def stages_to_build(graph: StageGraph, skip_unused: bool) -> list[int]:
@@ -155,7 +172,8 @@ def build(options: BuildOptions) -> BuildResult:
         spec = ContextSpec(options.context, options.context_sub_path, options.git, options.environ)
         context_source = open_context(spec)
         context_dir = context_source.fetch(work / "context")
-        text, name = read_dockerfile(options, context_dir)
+        dockerfile = read_dockerfile(options, context_dir)
+        text, name = dockerfile.text, dockerfile.name
         platform = Platform.parse(options.platform) if options.platform else Platform.host()
         target_spec = PlatformSpec(platform.os, platform.architecture, platform.variant or "")
         graph = build_stages(
@@ -232,7 +250,7 @@ def build(options: BuildOptions) -> BuildResult:
                 invocation_id=str(uuid.uuid4()),
                 started_on=started,
                 finished_on=_rfc3339_now(),
-                dockerfile_digest=dockerfile_digest(options, context_dir, text),
+                dockerfile_digest=dockerfile.digest,
                 images=resolved_images(
                     ((name, plat, img.digest()) for name, plat, img in sources.pulled()),
                     (graph.stages[i].base for i in order if graph.stages[i].base_stage is None),

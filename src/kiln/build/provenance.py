@@ -200,20 +200,6 @@ def statement_bytes(value: Mapping[str, Any]) -> bytes:
 # -- what the build knows about its inputs -------------------------------------------------------------
 
 
-def dockerfile_digest(options: BuildOptions, context_dir: Path, text: str) -> Digest:
-    """sha256 of the Dockerfile's bytes on disk (as ``sha256sum`` prints it); of the downloaded text for
-    an http(s) Dockerfile."""
-    if not options.dockerfile.startswith(("https://", "http://")):
-        path = Path(options.dockerfile)
-        if not path.is_absolute():
-            path = context_dir / path
-        try:
-            return Digest.of_bytes(path.read_bytes())
-        except OSError:
-            pass
-    return Digest.of_bytes(text.encode("utf-8"))
-
-
 def resolved_images(
     pulled: Iterable[tuple[str, str, Digest]], base_names: Iterable[str]
 ) -> tuple[ResolvedImage, ...]:
@@ -305,7 +291,6 @@ __all__ = [
     "ProvenanceFacts",
     "ResolvedImage",
     "context_origin",
-    "dockerfile_digest",
     "external_parameters",
     "redact_build_args",
     "resolved_dependencies",
