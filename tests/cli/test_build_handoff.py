@@ -21,6 +21,7 @@ from kiln.cli import workdir
 from kiln.cli.executor import executor
 from kiln.cli.main import kiln
 from kiln.cli.workdir import remove_temp_work_dir
+from kiln.registry.client import RegistryClient
 
 
 @pytest.fixture
@@ -28,7 +29,8 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[BuildOptions]]:
     calls: list[BuildOptions] = []
     module = types.ModuleType("kiln.build.executor")
 
-    def build(options: BuildOptions) -> None:
+    def build(options: BuildOptions, client: RegistryClient) -> None:
+        assert client.options is options.registry  # the run's one client, made from the run's options
         assert os.path.isdir(options.work_dir)  # the work dir exists while the build runs
         Path(options.work_dir, "layer.tmp").write_text("x")
         calls.append(options)
@@ -114,7 +116,7 @@ def test_unexpected_exception_is_one_line_unless_debugging(
 ) -> None:
     module = types.ModuleType("kiln.build.executor")
 
-    def build(options: BuildOptions) -> None:
+    def build(options: BuildOptions, client: RegistryClient) -> None:
         raise RuntimeError("boom with https://user:pw123456@host/x")
 
     module.build = build  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ def fake_build(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
     calls: list[object] = []
     module = types.ModuleType("kiln.build.executor")
 
-    def build(options: object) -> None:
+    def build(options: object, client: object) -> None:
         calls.append(options)
         raise BuildStepError(
             f"RUN cat /run/secrets/tok printed {calls[0].environ['TOK']} and s3cr3t-file",  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from kiln.build.attest import publish_provenance, subject_names
 from kiln.build.cache.setup import OpenCache, open_cache
@@ -49,6 +49,9 @@ from kiln.fs.ignore import CHROOT_IGNORED, IgnoreList
 from kiln.oci import Image, Platform
 from kiln.oci.mutate import canonical, epoch_timestamp
 from kiln.sandbox import OutputSink, Runner, RunSpec, make_runner
+
+if TYPE_CHECKING:
+    from kiln.registry.client import RegistryClient
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +161,8 @@ def stages_to_build(graph: StageGraph, skip_unused: bool) -> list[int]:
     return list(range(graph.target + 1))
 
 
-def build(options: BuildOptions) -> BuildResult:
+def build(options: BuildOptions, client: RegistryClient | None = None) -> BuildResult:
+    """``client``: the run's registry client (the caller closes it); None: the build makes and closes one."""
     started = _rfc3339_now()
     work_root = Path(options.work_dir or tempfile.mkdtemp(prefix="kiln-"))
     work_root.mkdir(parents=True, exist_ok=True)
@@ -197,8 +201,8 @@ def build(options: BuildOptions) -> BuildResult:
         reproducible = options.reproducible
         epoch = source_date_epoch(options)
         created = epoch_timestamp(epoch) if reproducible else _now()
-        sources = ImageSources(options, platform, work / "images", results, graph)
-        cache = open_cache(options, platform)
+        sources = ImageSources(options, platform, work / "images", results, graph, client)
+        cache = open_cache(options, platform, sources.client)
         ignore_list, roots = _stage_roots(options, work_root, context_dir, in_root)
         if options.use_new_run:
             log.info("--use-new-run: after RUN, a file counts as changed when its mtime moved")

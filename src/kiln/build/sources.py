@@ -31,13 +31,17 @@ class ImageSources:
         work: Path,
         results: Mapping[int, StageResult],
         graph: StageGraph,
+        client: RegistryClient | None = None,
     ) -> None:
+        """``client``: the run's registry client, which its owner closes; without one, the first pull makes
+        one that ``close()`` closes."""
         self.options = options
         self.platform = platform
         self.work = work
         self.results = results
         self.graph = graph
-        self._client: RegistryClient | None = None
+        self._client = client
+        self._owns_client = client is None
         self._pulled: dict[tuple[str, str], Image] = {}
         self._unpacked: dict[str, Path] = {}
 
@@ -48,7 +52,7 @@ class ImageSources:
         return self._client
 
     def close(self) -> None:
-        if self._client is not None:
+        if self._client is not None and self._owns_client:
             self._client.close()
 
     def pull(self, name: str, platform: Platform, where: Location | None, what: str = "image") -> Image:

@@ -19,6 +19,7 @@ from kiln.errors import NotSupportedYet, UsageError
 if TYPE_CHECKING:
     # imported where used: --help, version and flag errors should not load the build and registry code
     from kiln.build.options import BuildOptions
+    from kiln.registry.client import RegistryClient
 
 USER_AGENT = f"kiln/{__version__}"
 log = logging.getLogger("kiln.cli")
@@ -108,17 +109,22 @@ def run_build(ctx: click.Context, params: dict[str, Any]) -> None:
     scrub.add(_secret_file_values(options))
     try:
         from kiln.build.source_policy import check_cache_repo
+        from kiln.registry.client import RegistryClient
 
         check_cache_repo(options)  # before the push check sends the cache registry anything
-        check_push_permissions(options)
-        check_index_inputs(options)
-        _build_function()(options)
+        build = _build_function()
+        # one client for the whole run: the push check's ping, credentials and tokens serve the pulls, the
+        # layer cache and the pushes too (a client each cost a /v2/ ping each, twice with --insecure-registry)
+        with RegistryClient(options.registry) as client:
+            check_push_permissions(options, client)
+            check_index_inputs(options, client)
+            build(options, client)
     finally:
         if options.work_dir != options.kaniko_dir:  # a private temp dir this run made
             remove_temp_work_dir(options.work_dir, wait=options.cleanup)
 
 
-def _build_function() -> Callable[[BuildOptions], object]:
+def _build_function() -> Callable[[BuildOptions, RegistryClient], object]:
     """kiln.build.executor.build, imported late so --help and flag errors stay fast."""
     try:
         from kiln.build.executor import build  # type: ignore[import-not-found,unused-ignore]
@@ -126,7 +132,7 @@ def _build_function() -> Callable[[BuildOptions], object]:
         if err.name != "kiln.build.executor":
             raise
         raise NotSupportedYet("building images is not supported yet (the build executor)") from None
-    return cast("Callable[[BuildOptions], object]", build)
+    return cast("Callable[[BuildOptions, RegistryClient], object]", build)
 
 
 @click.group(

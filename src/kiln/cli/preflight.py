@@ -8,19 +8,17 @@ repository first; kiln does the same, once per repository.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from kiln.build.options import BuildOptions
 from kiln.errors import RegistryError
 from kiln.reference import Reference
-from kiln.registry.client import RegistryClient
-from kiln.registry.options import RegistryOptions
+
+if TYPE_CHECKING:
+    from kiln.build.options import BuildOptions
+    from kiln.registry.client import RegistryClient
 
 log = logging.getLogger(__name__)
-
-
-ClientFactory = Callable[[RegistryOptions], AbstractContextManager[RegistryClient]]
 
 
 def push_check_targets(options: BuildOptions) -> list[Reference]:
@@ -51,26 +49,24 @@ def _parse_all(names: list[str]) -> Iterator[Reference]:
         yield Reference.parse(name)
 
 
-def check_push_permissions(options: BuildOptions, client_factory: ClientFactory = RegistryClient) -> None:
-    """Raise the registry's error (with the repository named) when a target refuses a push."""
-    targets = push_check_targets(options)
-    if not targets:
-        return
-    with client_factory(options.registry) as client:
-        for ref in targets:
-            log.debug("checking push permission for %s", ref.context())
-            try:
-                client.check_push_permission(ref)
-            except RegistryError as err:
-                err.message = f"checking push permission for {str(ref)!r}: {err.message}"
-                raise
+def check_push_permissions(options: BuildOptions, client: RegistryClient) -> None:
+    """Raise the registry's error (with the repository named) when a target refuses a push.
+
+    ``client`` is the run's one client: its ping, credentials and token serve the build afterwards.
+    """
+    for ref in push_check_targets(options):
+        log.debug("checking push permission for %s", ref.context())
+        try:
+            client.check_push_permission(ref)
+        except RegistryError as err:
+            err.message = f"checking push permission for {str(ref)!r}: {err.message}"
+            raise
 
 
-def check_index_inputs(options: BuildOptions, client_factory: ClientFactory = RegistryClient) -> None:
+def check_index_inputs(options: BuildOptions, client: RegistryClient) -> None:
     """--publish-index: the other platforms' images must exist and not clash with this build's platform."""
     if not options.publish_index or options.no_push:
         return
     from kiln.build.publish import check_index_inputs as check
 
-    with client_factory(options.registry) as client:
-        check(client, options)
+    check(client, options)

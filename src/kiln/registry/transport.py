@@ -33,6 +33,10 @@ MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 60.0
 
 
+# (host, plain HTTP allowed, TLS verified): see Transport._endpoint_key
+_EndpointKey = tuple[str, bool, bool]
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """How one registry is reached: base URL (scheme+host) and its auth challenge from ``/v2/``."""
@@ -68,7 +72,8 @@ class Transport:
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = options.user_agent
         self.sleep = sleep
-        self._endpoints: dict[tuple[str, bool], Endpoint] = {}
+        self._endpoints: dict[_EndpointKey, Endpoint] = {}
+        self._ping_locks: dict[_EndpointKey, threading.Lock] = {}
         self._creds: dict[str, Credential] = {}
         self._lock = threading.Lock()
         self.tokens = TokenSource(
@@ -119,14 +124,34 @@ class Transport:
         return self._tls_kwargs(host, push=False) if host else {"timeout": self.options.timeout}
 
     # -- ping ------------------------------------------------------------------------------------------------
+    def _endpoint_key(self, host: str, push: bool) -> _EndpointKey:
+        """What decides how ``host`` is reached: whether plain HTTP is allowed and whether TLS is verified
+        (CA file and client certificate are per host). Pulls and pushes that agree share one ping, so a
+        build that pulls from and pushes to one registry pings it once; ``--insecure`` (pushes only) or
+        ``--skip-tls-verify-pull`` keep them apart."""
+        return (host, self.plain_http(host, push), self.verify(host, push))
+
     def endpoint(self, host: str, push: bool) -> Endpoint:
-        """Ping ``/v2/`` (HTTPS, then HTTP if this registry may be insecure) and remember the challenge."""
-        key = (host, push)
+        """Ping ``/v2/`` (HTTPS, then HTTP if this registry may be insecure) and remember the challenge.
+
+        One ping per key, also when threads (prefetch, cache pushes) ask at once: the others wait for it.
+        """
+        key = self._endpoint_key(host, push)
         with self._lock:
             cached = self._endpoints.get(key)
+            ping_lock = self._ping_locks.setdefault(key, threading.Lock())
         if cached is not None:
             return cached
-        schemes = ["https", "http"] if self.plain_http(host, push) else ["https"]
+        with ping_lock:
+            with self._lock:
+                cached = self._endpoints.get(key)
+            if cached is not None:
+                return cached
+            return self._ping(host, push, key)
+
+    def _ping(self, host: str, push: bool, key: _EndpointKey) -> Endpoint:
+        """Send the ping (no lock held but ``key``'s): HTTPS first, then HTTP when ``key`` allows it."""
+        schemes = ["https", "http"] if key[1] else ["https"]
         last: RegistryError | None = None
         for scheme in schemes:
             base = f"{scheme}://{host}"
@@ -212,7 +237,7 @@ class Transport:
                     # /v2/ was open (or pointed elsewhere) but this repository wants other credentials
                     endpoint = Endpoint(endpoint.base, fresh)
                     with self._lock:
-                        self._endpoints[(host, push)] = endpoint
+                        self._endpoints[self._endpoint_key(host, push)] = endpoint
                 continue
             if resp.status_code in ok_set:
                 return resp

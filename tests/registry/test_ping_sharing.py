@@ -1,0 +1,87 @@
+"""One ``/v2/`` ping per registry and way of reaching it, counted on the wire in front of the real registry.
+
+The client talks to a :class:`fixtures.sniffer.Sniffer` (counts TLS attempts, relays TLS to the registry and
+plain HTTP to a logging FaultProxy armed with no fault), so ``proxy.log`` lists every request that reached
+the registry over HTTP and ``sniffer.tls_attempts`` every HTTPS try.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from fixtures.images import PushedImage
+from fixtures.registry import RegistryServer
+from fixtures.sniffer import Sniffer
+from kiln.reference import Reference
+from kiln.registry.client import RegistryClient
+from kiln.registry.options import RegistryOptions
+from reliability.faultproxy import FaultProxy
+
+
+@pytest.fixture
+def wire(registry_http: RegistryServer, busybox_image: PushedImage) -> Iterator[tuple[Sniffer, FaultProxy]]:
+    with FaultProxy(registry_http.host) as proxy, Sniffer(proxy.host, registry_http.host) as sniffer:
+        yield sniffer, proxy
+
+
+def _pings(proxy: FaultProxy) -> int:
+    return sum(1 for entry in proxy.log if entry.method == "GET" and entry.path == "/v2/")
+
+
+def test_pull_and_push_to_one_insecure_registry_ping_once(wire: tuple[Sniffer, FaultProxy]) -> None:
+    sniffer, proxy = wire
+    base = Reference.parse(f"{sniffer.host}/fixtures/busybox:latest")
+    options = RegistryOptions(insecure_registries=(sniffer.host,), retry_base_delay=0.01)
+    with RegistryClient(options) as client:
+        client.check_push_permission(Reference.parse(f"{sniffer.host}/ping/shared:1"))  # a push
+        assert client.get_manifest(base).raw  # a pull
+        assert client.head_manifest(base) is not None
+    assert _pings(proxy) == 1
+    assert sniffer.tls_attempts == 1  # HTTPS tried once, then plain HTTP as --insecure-registry allows
+    assert any("/manifests/latest" in entry.path for entry in proxy.log)  # the pull did go through
+
+
+def test_different_tls_settings_for_pull_and_push_ping_separately(wire: tuple[Sniffer, FaultProxy]) -> None:
+    """--skip-tls-verify-pull: pulls and pushes would not connect the same way, so each pings."""
+    sniffer, proxy = wire
+    base = Reference.parse(f"{sniffer.host}/fixtures/busybox:latest")
+    options = RegistryOptions(
+        insecure=True, insecure_pull=True, skip_tls_verify_pull=True, retry_base_delay=0.01
+    )
+    with RegistryClient(options) as client:
+        assert client.get_manifest(base).raw
+        client.check_push_permission(Reference.parse(f"{sniffer.host}/ping/separate:1"))
+        assert client.get_manifest(base).raw  # both remembered: no third ping
+        client.check_push_permission(Reference.parse(f"{sniffer.host}/ping/separate:1"))
+    assert _pings(proxy) == 2
+    assert sniffer.tls_attempts == 2
+
+
+def test_threads_asking_at_once_share_one_ping(wire: tuple[Sniffer, FaultProxy]) -> None:
+    sniffer, proxy = wire
+    base = Reference.parse(f"{sniffer.host}/fixtures/busybox:latest")
+    options = RegistryOptions(insecure_registries=(sniffer.host,), retry_base_delay=0.01)
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    with RegistryClient(options) as client:
+
+        def pull() -> None:
+            start.wait()
+            try:
+                client.get_manifest(base)
+            except BaseException as err:  # reported below, not lost in the thread
+                errors.append(err)
+
+        threads = [threading.Thread(target=pull) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert errors == []
+    assert _pings(proxy) == 1
+    assert sniffer.tls_attempts == 1
+    assert sum(1 for entry in proxy.log if "/manifests/latest" in entry.path) == 4
