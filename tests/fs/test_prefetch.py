@@ -12,7 +12,9 @@ import pytest
 from fixtures.images import Entry, _finish_layout, _write_image, host_arch, push_layout
 from fixtures.registry import RegistryServer
 from kiln.build.rootfs import StageRoot
+from kiln.digest import Digest, VerifyingReader
 from kiln.fs.ignore import IgnoreList
+from kiln.fs.kept import KeptBlobs
 from kiln.fs.prefetch import prefetch
 from kiln.oci import Platform
 from kiln.reference import Reference
@@ -92,3 +94,27 @@ def test_a_multi_layer_base_from_a_registry_unpacks_in_order(
     assert not (etc / "b").exists()
     assert (etc / "c").read_bytes() == b"from layer 3" and (etc / "c").stat().st_mode & 0o777 == 0o600
     assert not (tmp_path / "stage" / "prefetch").exists()
+
+
+def test_kept_layers_are_teed_when_streamed_and_linked_when_fetched_ahead(tmp_path: Path) -> None:
+    blobs = [b"first layer" * 100, b"second layer" * 100, b"third, too big to fetch ahead" * 100]
+    digests = [Digest.of_bytes(b) for b in blobs]
+    opened: list[int] = []
+
+    def opener(i: int) -> IO[bytes]:
+        opened.append(i)
+        return VerifyingReader(io.BytesIO(blobs[i]), digests[i], len(blobs[i]))  # type: ignore[return-value]
+
+    kept = KeptBlobs(tmp_path / "kept")
+    openers = [lambda i=i: opener(i) for i in range(3)]
+    sizes = [len(b) for b in blobs]
+    with prefetch(
+        openers, tmp_path / "s", sizes=sizes, max_size=2000, keep=kept.for_layers(digests)
+    ) as ahead:
+        for open_layer, blob in zip(ahead, blobs, strict=True):
+            with open_layer() as stream:
+                assert stream.read() == blob
+    for digest, blob in zip(digests, blobs, strict=True):
+        path = kept.path(digest)
+        assert path is not None and path.read_bytes() == blob
+    assert sorted(opened) == [0, 1, 2]  # each fetched once: the kept copies cost no second download

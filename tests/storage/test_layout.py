@@ -126,6 +126,33 @@ def test_present_blobs_are_not_rewritten(tmp_path: Path) -> None:
     assert len(layout.images()) == 1
 
 
+def test_a_local_layer_file_goes_in_by_a_hard_link(tmp_path: Path) -> None:
+    image = _image(tmp_path / "w", "linked")
+    layer = image.layers()[0]
+    assert isinstance(layer, FileLayer)
+    layout = Layout(tmp_path / "oci")
+    layout.init()
+    layout.append_image(image)
+    blob = layout.blob_path(layer.digest)
+    assert blob.stat().st_ino == layer.path.stat().st_ino  # no copy of the bytes
+    assert blob.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in blob.parent.iterdir() if p.name.startswith(".")] == []  # no temp link left
+    _validate(tmp_path / "oci")
+
+
+def test_a_local_layer_file_of_the_wrong_size_is_copied_and_refused(tmp_path: Path) -> None:
+    image = _image(tmp_path / "w", "grown")
+    layer = image.layers()[0]
+    assert isinstance(layer, FileLayer)
+    with open(layer.path, "ab") as f:
+        f.write(b"junk")  # not the file the descriptor describes: linking it would publish a wrong blob
+    layout = Layout(tmp_path / "oci")
+    layout.init()
+    with pytest.raises(DigestMismatch):
+        layout.append_image(image)
+    assert not layout.has_blob(layer.digest)
+
+
 def test_wrong_blob_is_refused_and_leaves_no_file(tmp_path: Path) -> None:
     layout = Layout(tmp_path / "oci")
     layout.init()
@@ -278,7 +305,9 @@ def test_damaged_blob_is_replaced_when_asked_to_verify(tmp_path: Path) -> None:
     blob = layout.blob_path(image.layers()[0].digest)
     data = bytearray(blob.read_bytes())
     data[100] ^= 0x01
-    blob.write_bytes(bytes(data))
+    damaged = blob.with_name("damaged")  # the layout's file only: it is a hard link of the built layer
+    damaged.write_bytes(bytes(data))
+    damaged.replace(blob)
     assert not layout.blob_is_intact(image.layers()[0].digest)
     layout.write_image(image)
     assert not layout.blob_is_intact(image.layers()[0].digest)

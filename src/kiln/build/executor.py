@@ -21,7 +21,7 @@ from kiln.build.image_metadata import with_labels, with_manifest_annotations
 from kiln.build.inplace import check_kiln_survives, inplace_ignore_list, kiln_files
 from kiln.build.logs import StepCounter, run_output
 from kiln.build.options import BuildOptions
-from kiln.build.outputs import write_outputs
+from kiln.build.outputs import local_outputs_requested, write_outputs
 from kiln.build.provenance import (
     ProvenanceFacts,
     context_origin,
@@ -46,6 +46,7 @@ from kiln.errors import ContextError, KilnError
 from kiln.fs import trash
 from kiln.fs.clear import clear_root
 from kiln.fs.ignore import CHROOT_IGNORED, IgnoreList
+from kiln.fs.kept import KeptBlobs
 from kiln.oci import Image, Platform
 from kiln.oci.mutate import canonical, epoch_timestamp
 from kiln.sandbox import OutputSink, Runner, RunSpec, make_runner
@@ -172,6 +173,8 @@ def build(options: BuildOptions, client: RegistryClient | None = None) -> BuildR
     results: dict[int, StageResult] = {}
     sources: ImageSources | None = None
     cache: OpenCache | None = None
+    # base and cached layers are kept as they download when a local output will need them again
+    kept = KeptBlobs(work / "kept") if local_outputs_requested(options) else None
     try:
         spec = ContextSpec(options.context, options.context_sub_path, options.git, options.environ)
         context_source = open_context(spec)
@@ -203,7 +206,7 @@ def build(options: BuildOptions, client: RegistryClient | None = None) -> BuildR
         created = epoch_timestamp(epoch) if reproducible else _now()
         sources = ImageSources(options, platform, work / "images", results, graph, client)
         cache = open_cache(options, platform, sources.client)
-        ignore_list, roots = _stage_roots(options, work_root, context_dir, in_root)
+        ignore_list, roots = _stage_roots(options, work_root, context_dir, in_root, kept)
         if options.use_new_run:
             log.info("--use-new-run: after RUN, a file counts as changed when its mtime moved")
         settings = StageSettings(
@@ -235,6 +238,7 @@ def build(options: BuildOptions, client: RegistryClient | None = None) -> BuildR
             cache_run_layers=options.cache_run_layers,
             cache_copy_layers=options.cache_copy_layers,
             check_triggers=lambda triggers, stage: onbuild_check(options, graph, triggers, stage),
+            kept=kept,
         )
         counter = StepCounter(sum(1 + len(graph.stages[i].instructions) for i in order))
         for index in order:
@@ -248,7 +252,7 @@ def build(options: BuildOptions, client: RegistryClient | None = None) -> BuildR
         if reproducible:
             image = canonical(image, epoch)
         image = with_manifest_annotations(image, options)
-        pushed = write_outputs(image, options, sources.client)
+        pushed = write_outputs(image, options, sources.client, kept)
         if options.generate_provenance:
             facts = ProvenanceFacts(
                 invocation_id=str(uuid.uuid4()),
@@ -271,6 +275,8 @@ def build(options: BuildOptions, client: RegistryClient | None = None) -> BuildR
         log.info("built %s", image.digest())
         return BuildResult(image, image.digest(), pushed)
     finally:
+        if kept is not None:
+            kept.close()  # its writers finish before the work dir is moved away
         if cache is not None:
             cache.close()  # queued pushes read layers from the work dir: join them before it goes
         for result in results.values():
@@ -288,7 +294,7 @@ def _runs(graph: StageGraph, order: list[int]) -> bool:
 
 
 def _stage_roots(
-    options: BuildOptions, work_root: Path, context_dir: Path, in_root: bool
+    options: BuildOptions, work_root: Path, context_dir: Path, in_root: bool, kept: KeptBlobs | None
 ) -> tuple[IgnoreList, RootFactory | None]:
     """Stages under the work dir (None: the default), or in ``/`` once kiln is known safe there.
 
@@ -299,7 +305,7 @@ def _stage_roots(
         return IgnoreList.build(options.ignore_paths, options.ignore_var_run, defaults=CHROOT_IGNORED), None
     ignore = inplace_ignore_list(options, work_root, context_dir)
     check_kiln_survives(ignore, kiln_files())
-    return ignore, InplaceRoots(ignore, options.snapshot_mode, options.image_fs_extract_retry)
+    return ignore, InplaceRoots(ignore, options.snapshot_mode, options.image_fs_extract_retry, kept)
 
 
 def _rfc3339_now() -> str:

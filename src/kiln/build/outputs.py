@@ -9,7 +9,8 @@ from pathlib import Path
 from kiln.build.options import BuildOptions
 from kiln.build.publish import by_digest, publish_build_index
 from kiln.errors import RegistryError
-from kiln.oci import Image
+from kiln.fs.kept import KeptBlobs
+from kiln.oci import FileLayer, Image, Layer
 from kiln.reference import Reference
 from kiln.registry import RegistryClient, push_image
 from kiln.storage.digest_files import write_digest_file, write_image_name_file
@@ -21,11 +22,42 @@ log = logging.getLogger(__name__)
 _IMMUTABLE_CODES = ("TAG_INVALID", "MANIFEST_INVALID", "DENIED")
 
 
-def write_outputs(image: Image, options: BuildOptions, client: RegistryClient) -> tuple[str, ...]:
+class _KeptLayers(Image):
+    """``image`` whose layers kept on local disk during the build are read from there (same bytes, digest)."""
+
+    def __init__(self, image: Image, kept: KeptBlobs) -> None:
+        self._image = image
+        self._kept = kept
+
+    def raw_manifest(self) -> bytes:
+        return self._image.raw_manifest()
+
+    def raw_config(self) -> bytes:
+        return self._image.raw_config()
+
+    def layers(self) -> tuple[Layer, ...]:
+        out: list[Layer] = []
+        for layer in self._image.layers():
+            path = None if isinstance(layer, FileLayer) else self._kept.path(layer.digest)
+            if path is not None:
+                layer = FileLayer(path, layer.digest, layer.diff_id, layer.size, layer.media_type)
+            out.append(layer)
+        return tuple(out)
+
+
+def local_outputs_requested(options: BuildOptions) -> bool:
+    """Whether the build writes the image's blobs to local disk (so downloaded layers are worth keeping)."""
+    return bool(options.tar_path or options.oci_layout_path)
+
+
+def write_outputs(
+    image: Image, options: BuildOptions, client: RegistryClient, kept: KeptBlobs | None = None
+) -> tuple[str, ...]:
     """Push unless --no-push, then the local outputs; returns the references pushed to.
 
     With --push-by-digest or --publish-index the image goes to each destination repository by digest;
     --publish-index then puts the index at the destinations, and the digest files name the index.
+    ``kept``: layers downloaded during the build, which the local outputs read instead of the registry.
     """
     refs = [Reference.parse(d) for d in options.destinations]
     pushed: list[str] = []
@@ -53,11 +85,12 @@ def write_outputs(image: Image, options: BuildOptions, client: RegistryClient) -
             pushed = [str(ref) for ref in published.pushed]
     elif options.no_push:
         log.info("--no-push: not pushing %s", ", ".join(map(str, refs)) or "the image")
+    local = image if kept is None else _KeptLayers(image, kept)
     if options.tar_path:
-        write_docker_tarball(Path(options.tar_path), image, refs)
+        write_docker_tarball(Path(options.tar_path), local, refs)
         log.info("wrote %s", options.tar_path)
     if options.oci_layout_path:
-        write_oci_layout(Path(options.oci_layout_path), image, str(refs[0]) if refs else None)
+        write_oci_layout(Path(options.oci_layout_path), local, str(refs[0]) if refs else None)
         log.info("wrote OCI layout %s", options.oci_layout_path)
     if options.digest_file:
         write_digest_file(options.digest_file, digest)

@@ -23,14 +23,14 @@ def atomic_file(path: Path, mode: int = 0o644) -> Iterator[IO[bytes]]:
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Make a rename durable: without it a crash may keep a later rename (index.json) but lose an
     earlier one (a blob), breaking the blobs-before-index order."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)

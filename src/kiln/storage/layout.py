@@ -7,7 +7,10 @@ index.json update happens under a lock.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import threading
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -16,8 +19,8 @@ from typing import IO, BinaryIO
 from kiln.digest import CHUNK, Digest, VerifyingReader
 from kiln.errors import DigestMismatch, KilnError
 from kiln.oci import Descriptor, Image, ImageIndex, Index, Platform, mediatypes
-from kiln.oci.layer import BlobLayer, Layer
-from kiln.storage.atomic import atomic_file, atomic_write, locked
+from kiln.oci.layer import BlobLayer, FileLayer, Layer
+from kiln.storage.atomic import atomic_file, atomic_write, fsync_dir, locked
 from kiln.storage.verified import open_verified
 
 LAYOUT_FILE = "oci-layout"
@@ -82,6 +85,39 @@ class Layout:
             while chunk := reader.read(CHUNK):
                 out.write(chunk)
 
+    def link_blob(self, digest: Digest, path: Path, size: int) -> bool:
+        """Put a local file (a layer kiln wrote or kept, its digest known) in as a blob by a hard link.
+
+        No copy, no second hash: on the same filesystem a 2 GiB layer goes in at the cost of an fsync
+        (usually already done by whoever wrote it). False when it cannot be linked (another filesystem,
+        a size that does not match): the caller copies it instead.
+        """
+        if self.has_blob(digest, size):
+            return True
+        target = self.blob_path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{digest.hex}.{os.getpid()}.{threading.get_ident()}.link")
+        try:
+            if os.stat(path).st_size != size:
+                return False
+            os.link(path, tmp)
+        except OSError:
+            return False
+        try:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+            fsync_dir(target.parent)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return True
+
     def write_bytes_blob(self, data: bytes) -> Digest:
         digest = Digest.of_bytes(data)
         if not self.has_blob(digest, len(data)):
@@ -91,6 +127,12 @@ class Layout:
     def write_image(self, image: Image, verify_existing: bool = False) -> Descriptor:
         """Every blob of ``image``, then its config and manifest; returns the manifest descriptor."""
         for layer in image.layers():
+            if (
+                isinstance(layer, FileLayer)
+                and not verify_existing
+                and self.link_blob(layer.digest, layer.path, layer.size)
+            ):
+                continue
             self.write_blob(layer.digest, layer.open_compressed, layer.size, verify_existing)
         self.write_bytes_blob(image.raw_config())
         self.write_bytes_blob(image.raw_manifest())
