@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import json
 import logging
+import tarfile
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -312,3 +313,59 @@ def test_copy_parents_is_keyed_by_matches_and_parent_dirs(
     again, hits, misses, _ = builder.build(context, cache_copy_layers=True)
     assert (hits, misses) == (0, 2)
     assert again[-2] != layers[-2]
+
+
+def _file_in_image(layout: Path, path: str) -> bytes:
+    """``path``'s content in the image's last layer that has it (no whiteouts in these images)."""
+    found = b""
+    for digest in _layers(layout):
+        with tarfile.open(layout / "blobs" / "sha256" / digest.split(":")[1]) as tar:
+            for member in tar.getmembers():
+                if member.name.lstrip("./") == path.lstrip("/") and member.isfile():
+                    found = tar.extractfile(member).read()  # type: ignore[union-attr]
+    return found
+
+
+def test_cached_layers_are_on_disk_for_the_steps_that_read_them(
+    builder: Builder, busybox_image: PushedImage
+) -> None:
+    """Hits are applied only when a later step needs the files: a RUN that misses after them, a COPY --from.
+
+    ``ENV`` between the hits needs no files; the RUN that misses reads both cached files, so ``/both`` proves
+    they were on disk when it ran; the second stage copies from a stage whose every step hit.
+    """
+    dockerfile = f"""FROM {busybox_image.ref} AS build
+RUN {RANDOM} > /r1
+ENV X=1
+RUN {RANDOM} > /r2
+ARG V=1
+RUN cat /r1 /r2 > /both && echo $V >> /both
+FROM {busybox_image.ref}
+COPY --from=build /both /both
+"""
+    context = _context(builder.tmp, dockerfile)
+    _, hits, misses, _ = builder.build(context)
+    assert (hits, misses) == (0, 3)
+    first = _file_in_image(builder.tmp / "out-1", "/both")
+    assert first.endswith(b"\n1\n") and len(first) > 40
+
+    _, hits, misses, _ = builder.build(context)  # all hit; COPY --from needs the build stage's files
+    assert (hits, misses) == (3, 0)
+    assert _file_in_image(builder.tmp / "out-2", "/both") == first
+    assert any("applying 3 cached layers" in r.getMessage() for r in builder.caplog.records)
+
+    _, hits, misses, _ = builder.build(context, build_args=(("V", "2"),))  # r1, r2 hit; the last RUN runs
+    assert (hits, misses) == (2, 1)
+    assert _file_in_image(builder.tmp / "out-3", "/both") == first[:-2] + b"2\n"
+
+
+def test_a_rebuild_that_hits_throughout_applies_no_cached_layer(
+    builder: Builder, busybox_image: PushedImage
+) -> None:
+    dockerfile = f"FROM {busybox_image.ref}\nRUN {RANDOM} > /r1\nLABEL a=b\nRUN {RANDOM} > /r2\n"
+    context = _context(builder.tmp, dockerfile)
+    cold, _, _, digest = builder.build(context)
+    warm, hits, misses, digest2 = builder.build(context)
+    assert (hits, misses, warm, digest2) == (2, 0, cold, digest)
+    assert not any("cached layers" in r.getMessage() for r in builder.caplog.records)
+    assert _file_in_image(builder.tmp / "out-2", "/r2") == _file_in_image(builder.tmp / "out-1", "/r2")

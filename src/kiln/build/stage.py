@@ -12,16 +12,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from kiln.build.cache.hooks import StageCache, apply_cached
+from kiln.build.cache.hooks import StageCache
 from kiln.build.cache.layer_cache import LayerCache
 from kiln.build.logs import StepCounter
 from kiln.build.rootfs import RootFactory, StageRoot
 from kiln.build.state import StageState
-from kiln.build.steps import StageFiles, StepContext, dispatch
+from kiln.build.steps import METADATA_ONLY, StageFiles, StepContext, dispatch
 from kiln.dockerfile import GlobalArgs, IgnoreMatcher, Stage, parse_dockerfile
 from kiln.dockerfile.instructions import Instruction, Run, parse_instruction
 from kiln.errors import BuildStepError, DockerfileError, KilnError, PolicyError
 from kiln.fs.ignore import IgnoreList
+from kiln.fs.kept import KeptBlobs
 from kiln.oci import Image, ImageConfig, Layer, Platform
 from kiln.oci.mutate import new_image
 from kiln.sandbox import OutputSink, Runner
@@ -61,6 +62,7 @@ class StageSettings:
     roots: RootFactory | None = None  # where stages live: None = a dir under the work dir (chroot)
     use_new_run: bool = False  # kaniko's --use-new-run: after RUN, changed = mtime changed
     force_build_metadata: bool = False  # kaniko's --force-build-metadata: a layer for every step
+    kept: KeptBlobs | None = None  # keep downloaded layer blobs for the local outputs
 
 
 @dataclass
@@ -111,7 +113,9 @@ def build_stage(
     if settings.roots is not None:
         root = settings.roots(work)
     else:
-        root = StageRoot(work, settings.ignore_list, settings.snapshot_mode, settings.extract_retries)
+        root = StageRoot(
+            work, settings.ignore_list, settings.snapshot_mode, settings.extract_retries, kept=settings.kept
+        )
     try:
         return _build_on(stage, base, docker, settings, root, sources, counter)
     except BaseException:
@@ -180,13 +184,15 @@ def _build_on(
         with counter.step(instruction.original.strip()):
             key, entry = scache.before(instruction, ctx) if scache is not None else (None, None)
             if scache is not None and entry is not None:
-                # a hit: the cached layer replaces running the step (RUN and COPY change no config)
-                apply_cached(files, entry.layer)
-                root.commit(settings.compression, settings.compression_level, settings.layer_mtime, docker)
+                # a hit: the cached layer replaces running the step (RUN and COPY change no config); it is
+                # applied only if a later step needs the files (root.ready), not for a rebuild that hits throughout
+                root.defer(entry.layer)
                 layers.append(entry.layer)
                 state.add_history(entry.created_by, empty_layer=False)
                 scache.after(instruction, state, key, entry.layer, entry.created_by, hit=True)
                 continue
+            if type(instruction) not in METADATA_ONLY or settings.force_build_metadata:
+                root.ready()  # the step reads or changes files (or commits): cached layers go on disk first
             try:
                 outcome = dispatch(instruction, ctx)
             except BuildStepError as err:

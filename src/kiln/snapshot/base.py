@@ -30,6 +30,10 @@ class Snapshotter(ABC):
         (overlay: the upper directory) ignores it.
         """
 
+    def accept(self) -> None:
+        """Mark every change so far as seen without a layer (they are in the image already: cached layers)."""
+        self.changes()
+
     def start(self) -> None:  # noqa: B027 - optional hook
         """Called once after the base image is in place, before the first step."""
 

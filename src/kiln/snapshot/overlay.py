@@ -206,6 +206,9 @@ class OverlaySnapshotter(Snapshotter):
         self._fold()
         return layer
 
+    def accept(self) -> None:
+        self._fold()
+
     def _fold(self) -> None:
         """Move the upper directory's changes into the base and start a fresh upper."""
         self._unmount()

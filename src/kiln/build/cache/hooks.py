@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from kiln.build.cache.key import base_key, shallow_entries, source_digest, step_key
 from kiln.build.cache.layer_cache import LayerCache
@@ -28,8 +27,7 @@ from kiln.build.steps.sources import kept_parents, match_parents, match_sources,
 from kiln.digest import Digest
 from kiln.dockerfile import PROXY_ARGS
 from kiln.dockerfile.instructions import Copy, Instruction, Run
-from kiln.fs.unpack import apply_layer
-from kiln.oci import Image, Layer, Platform, mediatypes
+from kiln.oci import Image, Layer, Platform
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +141,3 @@ class StageCache:
             return
         extra = {"layer": str(layer.diff_id) if layer is not None else ""}
         self.parent = self._key(instruction, state, extra)
-
-
-def apply_cached(root: Path, layer: Layer) -> None:
-    """Unpack a cached layer onto the stage's root (the caller then marks the changes as seen)."""
-    with layer.open_compressed() as blob:
-        apply_layer(root, blob, mediatypes.layer_compression(layer.media_type))

@@ -46,6 +46,26 @@ STEPS: dict[type, Callable[[Any, StepContext], Outcome]] = {
     ins.Workdir: workdir_step,
 }
 
+# steps that neither read nor change the stage's files (only the config): a stage whose cached layers
+# are not applied yet (StageRoot.defer) runs them without applying those layers first
+METADATA_ONLY: frozenset[type] = frozenset(
+    {
+        ins.Arg,
+        ins.Cmd,
+        ins.Entrypoint,
+        ins.Env,
+        ins.Expose,
+        ins.Healthcheck,
+        ins.Label,
+        ins.Maintainer,
+        ins.OnBuild,
+        ins.Shell,
+        ins.StopSignal,
+        ins.User,
+        ins.Volume,
+    }
+)
+
 
 def dispatch(instruction: ins.Instruction, ctx: StepContext) -> Outcome:
     step = STEPS.get(type(instruction))
@@ -54,4 +74,4 @@ def dispatch(instruction: ins.Instruction, ctx: StepContext) -> Outcome:
     return step(instruction, ctx)
 
 
-__all__ = ["STEPS", "Outcome", "StageFiles", "StepContext", "dispatch"]
+__all__ = ["METADATA_ONLY", "STEPS", "Outcome", "StageFiles", "StepContext", "dispatch"]
