@@ -14,13 +14,16 @@ import os
 import shutil
 import subprocess
 import tarfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 from kiln.digest import Digest
 from kiln.errors import DigestMismatch, KilnError, LayerError
-from kiln.oci import FileLayer, History, Image, ImageConfig, Platform, mediatypes, mutate
+from kiln.oci import BlobLayer, FileLayer, History, Image, ImageConfig, Platform, mediatypes, mutate
 from kiln.storage.layout import REF_NAME, Layout, parse_layout_reference, write_oci_layout
 
 
@@ -352,3 +355,53 @@ def test_one_image_under_several_ref_names(tmp_path: Path) -> None:
     for name, expected in (("1.0", image), ("latest", other)):
         info = json.loads(_run("skopeo", "inspect", f"oci:{layout.root}:{name}"))
         assert info["Digest"] == str(expected.digest())
+
+
+def _blob_layers(count: int, opener_of: Callable[[int, bytes], Callable[[], IO[bytes]]]) -> Image:
+    """An image of ``count`` layers whose bytes come from ``opener_of(i, blob)`` (not local files)."""
+    image = mutate.new_image(ImageConfig(architecture="amd64", os="linux", created="1970-01-01T00:00:00Z"))
+    for i in range(count):
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            info = tarfile.TarInfo(f"f{i}")
+            tar.addfile(info, io.BytesIO(b""))
+        blob = gzip.compress(raw.getvalue(), mtime=0)
+        layer = BlobLayer(
+            Digest.of_bytes(blob),
+            Digest.of_bytes(raw.getvalue()),
+            len(blob),
+            mediatypes.OCI_LAYER_GZIP,
+            opener_of(i, blob),  # type: ignore[arg-type]
+        )
+        image = mutate.append_layer(image, layer, History(created_by=f"layer {i}"))
+    return image
+
+
+def test_layers_are_written_concurrently(tmp_path: Path) -> None:
+    together = threading.Barrier(3, timeout=30)  # three layers must be in flight at once
+
+    def opener_of(i: int, blob: bytes) -> Callable[[], IO[bytes]]:
+        def open_blob() -> IO[bytes]:
+            together.wait()  # one layer at a time would never get past this
+            return io.BytesIO(blob)
+
+        return open_blob
+
+    image = _blob_layers(3, opener_of)
+    layout = Layout(tmp_path / "oci")
+    layout.init()
+    layout.append_image(image)
+    _validate(tmp_path / "oci")
+
+
+def test_a_failing_layer_leaves_no_manifest(tmp_path: Path) -> None:
+    def opener_of(i: int, blob: bytes) -> Callable[[], IO[bytes]]:
+        return lambda: io.BytesIO(b"not the blob" if i == 1 else blob)
+
+    image = _blob_layers(3, opener_of)
+    layout = Layout(tmp_path / "oci")
+    layout.init()
+    with pytest.raises(DigestMismatch):
+        layout.append_image(image)
+    assert not layout.has_blob(image.digest()) and not layout.has_blob(image.config_descriptor().digest)
+    assert layout.index().manifests == ()

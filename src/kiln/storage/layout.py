@@ -12,6 +12,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -29,6 +30,7 @@ LOCK_FILE = ".kiln.lock"
 REF_NAME = "org.opencontainers.image.ref.name"
 _LAYOUT_BYTES = b'{"imageLayoutVersion":"1.0.0"}'
 _MAX_NESTING = 4
+LAYER_WORKERS = 4
 
 
 class Layout:
@@ -125,15 +127,31 @@ class Layout:
         return digest
 
     def write_image(self, image: Image, verify_existing: bool = False) -> Descriptor:
-        """Every blob of ``image``, then its config and manifest; returns the manifest descriptor."""
-        for layer in image.layers():
+        """Every blob of ``image``, then its config and manifest; returns the manifest descriptor.
+
+        Layers go in concurrently (``LAYER_WORKERS`` at a time: downloads from a registry overlap), each
+        blob atomically; the config and manifest only once every layer is in.
+        """
+
+        def put(layer: Layer) -> None:
             if (
                 isinstance(layer, FileLayer)
                 and not verify_existing
                 and self.link_blob(layer.digest, layer.path, layer.size)
             ):
-                continue
+                return
             self.write_blob(layer.digest, layer.open_compressed, layer.size, verify_existing)
+
+        layers = image.layers()
+        if len(layers) > 1:
+            with ThreadPoolExecutor(
+                min(LAYER_WORKERS, len(layers)), thread_name_prefix="kiln-layout"
+            ) as pool:
+                for _ in pool.map(put, layers):  # raises the first layer's error, after all have stopped
+                    pass
+        else:
+            for layer in layers:
+                put(layer)
         self.write_bytes_blob(image.raw_config())
         self.write_bytes_blob(image.raw_manifest())
         return image.descriptor()
