@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -160,3 +161,26 @@ def test_a_kiln_index_run_loads_the_registry_client_but_not_the_build() -> None:
         "kiln.build.executor",
     )
     assert [m for m in unwanted if m in report["modules"]] == []
+
+
+def test_a_build_loads_only_what_it_uses(tmp_path: Path) -> None:
+    """A build without RUN, provenance or an index: no sandbox runner, no provenance, referrers or copy code."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a.txt").write_text("a\n")
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY a.txt /a.txt\n")
+    argv = ["-c", str(ctx), "--kaniko-dir", str(tmp_path / "k"), "--no-push",
+            "--oci-layout-path", str(tmp_path / "layout")]  # fmt: skip
+    _, modules = loaded_after(EXECUTOR, argv)
+    assert (tmp_path / "layout" / "index.json").is_file()  # the build ran
+    assert {"kiln.build.executor", "kiln.registry.client"} <= set(modules)
+    unwanted = (
+        "kiln.build.provenance",
+        "kiln.build.attest",
+        "kiln.oci.artifact",
+        "kiln.registry.referrers",
+        "kiln.registry.copy",
+        "kiln.sandbox.chroot",
+        "kiln.sandbox.inplace",
+    )
+    assert [m for m in unwanted if m in modules] == []

@@ -15,18 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from kiln.build.attest import publish_provenance, subject_names
 from kiln.build.cache.setup import OpenCache, open_cache
 from kiln.build.image_metadata import with_labels, with_manifest_annotations
 from kiln.build.inplace import check_kiln_survives, inplace_ignore_list, kiln_files
 from kiln.build.logs import StepCounter, run_output
 from kiln.build.options import BuildOptions
 from kiln.build.outputs import local_outputs_requested, write_outputs
-from kiln.build.provenance import (
-    ProvenanceFacts,
-    context_origin,
-    resolved_images,
-)
 from kiln.build.rootfs import InplaceRoots, RootFactory
 from kiln.build.source_policy import check_cache_repo, check_plan, onbuild_check
 from kiln.build.sources import ImageSources, read_secrets
@@ -254,6 +248,10 @@ def build(options: BuildOptions, client: RegistryClient | None = None) -> BuildR
         image = with_manifest_annotations(image, options)
         pushed = write_outputs(image, options, sources.client, kept)
         if options.generate_provenance:
+            # here, not at the top: a build without --generate-provenance does not load them (start-up)
+            from kiln.build.attest import publish_provenance, subject_names
+            from kiln.build.provenance import ProvenanceFacts, context_origin, resolved_images
+
             facts = ProvenanceFacts(
                 invocation_id=str(uuid.uuid4()),
                 started_on=started,

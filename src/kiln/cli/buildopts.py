@@ -291,9 +291,10 @@ def executor_options(
             p[name] = _absolute(p[name], cwd)
     p["provenance_refs_file"] = _absolute(p["provenance_refs_file"], cwd)
     if in_container is None:
-        from kiln.sandbox.inplace import detect_container
 
         def in_container() -> bool:
+            from kiln.sandbox.inplace import detect_container  # only when /kaniko must be created
+
             return detect_container(environ)
 
     work_dir = choose_work_dir(kaniko_dir, chosen, in_container)  # last: no temp dir left on errors

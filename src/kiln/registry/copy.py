@@ -16,19 +16,11 @@ from typing import Any, BinaryIO
 
 from kiln.digest import Digest
 from kiln.errors import KilnError, RegistryError, UsageError
-from kiln.oci import mediatypes
 from kiln.reference import Reference, Repository
 from kiln.registry.client import FetchedManifest, RegistryClient
+from kiln.registry.push import FOREIGN_LAYERS
 
 DEFAULT_WORKERS = 4
-FOREIGN_LAYERS = frozenset(
-    {
-        mediatypes.DOCKER_FOREIGN_LAYER,
-        mediatypes.OCI_LAYER_NONDIST,
-        mediatypes.OCI_LAYER_NONDIST_GZIP,
-        mediatypes.OCI_LAYER_NONDIST_ZSTD,
-    }
-)
 
 
 @dataclass(frozen=True)

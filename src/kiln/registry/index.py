@@ -20,8 +20,6 @@ from kiln.oci import Descriptor, Platform, mediatypes
 from kiln.oci.manifest import Index, Manifest
 from kiln.reference import Reference, Repository
 from kiln.registry.client import FetchedManifest, RegistryClient
-from kiln.registry.copy import Copier
-from kiln.registry.referrers import copy_referrers
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +185,9 @@ def build_index(resolved: Sequence[ResolvedChild], legacy: bool, annotations: Ma
 def _copy_children(client: RegistryClient, resolved: Sequence[ResolvedChild], repo: Repository) -> None:
     """Each child from another repository, then what is attached to it there (provenance): an index whose
     child has lost its attestations on the way would pass for an image that never had any."""
+    from kiln.registry.copy import Copier  # here: every build's outputs import this module, few copy
+    from kiln.registry.referrers import copy_referrers
+
     copier = Copier(client)
     for item in resolved:
         source = item.manifest.source

@@ -13,13 +13,21 @@ from typing import BinaryIO
 
 from kiln.digest import Digest
 from kiln.errors import DigestMismatch, UsageError
-from kiln.oci import Image, ImageIndex, Layer
+from kiln.oci import Image, ImageIndex, Layer, mediatypes
 from kiln.reference import Reference, Repository
 from kiln.registry.client import RegistryClient
-from kiln.registry.copy import FOREIGN_LAYERS
 from kiln.registry.remote import RemoteLayer
 
 DEFAULT_WORKERS = 4
+# layers registries do not store (their URLs point elsewhere): never pushed, never copied
+FOREIGN_LAYERS = frozenset(
+    {
+        mediatypes.DOCKER_FOREIGN_LAYER,
+        mediatypes.OCI_LAYER_NONDIST,
+        mediatypes.OCI_LAYER_NONDIST_GZIP,
+        mediatypes.OCI_LAYER_NONDIST_ZSTD,
+    }
+)
 
 
 def _mount_source(layer: Layer, repo: Repository) -> Repository | None:
