@@ -182,7 +182,8 @@ def _build_on(
     instructions = [*triggers, *stage.instructions]
     for index, instruction in enumerate(instructions):
         with counter.step(instruction.original.strip()):
-            key, entry = scache.before(instruction, ctx) if scache is not None else (None, None)
+            following = instructions[index + 1 :]
+            key, entry = scache.before(instruction, ctx, following) if scache is not None else (None, None)
             if scache is not None and entry is not None:
                 # a hit: the cached layer replaces running the step (RUN and COPY change no config); it is
                 # applied only if a later step needs the files (root.ready), not for a rebuild that hits throughout

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kiln.build.cache.key import base_key, shallow_entries, source_digest, step_key
@@ -30,6 +31,8 @@ from kiln.dockerfile.instructions import Copy, Instruction, Run
 from kiln.oci import Image, Layer, Platform
 
 log = logging.getLogger(__name__)
+
+LOOKAHEAD = 8  # RUN steps whose cache lookups may be in flight ahead of the step that runs
 
 
 @dataclass
@@ -56,6 +59,7 @@ class StageCache:
         state: StageState,
         extra: dict[str, str] | None = None,
         sources: Digest | None = None,
+        parent: Digest | None = None,
     ) -> Digest:
         proxies = {k: v for k, v in state.build_args.items() if k in PROXY_ARGS}
         context = {
@@ -65,7 +69,7 @@ class StageCache:
             **(extra or {}),
         }
         return step_key(
-            self.parent,
+            parent if parent is not None else self.parent,
             instruction.original.strip(),
             {**proxies, **state.args},
             state.env_map(),
@@ -108,8 +112,15 @@ class StageCache:
         digest = source_digest(root, matched, ignored)
         return self._key(ins, state, extra, digest)
 
-    def before(self, instruction: Instruction, ctx: StepContext) -> tuple[Digest | None, CacheEntry | None]:
-        """The step's key (None when the step does not use the cache) and the cached entry, if any."""
+    def before(
+        self, instruction: Instruction, ctx: StepContext, following: Sequence[Instruction] = ()
+    ) -> tuple[Digest | None, CacheEntry | None]:
+        """The step's key (None when the step does not use the cache) and the cached entry, if any.
+
+        ``following``: the stage's next instructions. The keys of the RUNs that directly follow a RUN are
+        known now (a RUN changes no config, so each key only chains the previous one), and their lookups
+        start at once, concurrently.
+        """
         if not self.cacheable(instruction):
             return None, None
         if isinstance(instruction, Copy):
@@ -120,7 +131,21 @@ class StageCache:
         if self.diverged:
             log.info("no cached layer looked up for key %s: an earlier RUN of this stage ran", key.hex[:12])
             return key, None
+        if isinstance(instruction, Run):
+            self.cache.look_ahead([key, *self._run_keys_after(key, following, ctx)])
         return key, self.cache.lookup(key)
+
+    def _run_keys_after(
+        self, key: Digest, following: Sequence[Instruction], ctx: StepContext
+    ) -> list[Digest]:
+        """The keys of the cacheable RUNs right after the one keyed ``key`` (up to LOOKAHEAD), as if each hit."""
+        keys: list[Digest] = []
+        for instruction in following[:LOOKAHEAD]:
+            if not (isinstance(instruction, Run) and self.cacheable(instruction)):
+                break
+            key = self._key(instruction, ctx.state, {"kind": "run"}, parent=key)
+            keys.append(key)
+        return keys
 
     def after(
         self,

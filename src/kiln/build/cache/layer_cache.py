@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +22,8 @@ from kiln.errors import KilnError
 from kiln.oci import Layer, Platform
 
 log = logging.getLogger(__name__)
+
+LOOKAHEAD_WORKERS = 4
 
 
 def parse_created(text: str | None) -> datetime | None:
@@ -72,6 +76,8 @@ class LayerCache:
         self._disabled = False
         self._queue: queue.Queue[tuple[Digest, Layer, str, str] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
+        self._ahead: dict[Digest, Future[CacheEntry | None]] = {}
+        self._lookups: ThreadPoolExecutor | None = None
 
     def _now(self) -> datetime:
         return self.now or datetime.now(UTC)
@@ -86,12 +92,29 @@ class LayerCache:
             )
         self._disabled = True
 
+    def look_ahead(self, keys: Sequence[Digest]) -> None:
+        """Start looking ``keys`` up concurrently; ``lookup`` of one of them then waits for its answer.
+
+        For the keys of the steps that follow, known before those steps run (consecutive RUNs): on a
+        remote cache each lookup is a round trip or two, and a rebuild that hits throughout would
+        otherwise wait for them one after the other.
+        """
+        if self._disabled:
+            return
+        for key in keys:
+            if key in self._ahead:
+                continue
+            if self._lookups is None:
+                self._lookups = ThreadPoolExecutor(LOOKAHEAD_WORKERS, thread_name_prefix="kiln-cache-lookup")
+            self._ahead[key] = self._lookups.submit(self.store.lookup, key)
+
     def lookup(self, key: Digest) -> CacheEntry | None:
         """The cached entry for ``key`` when present and younger than --cache-ttl."""
         if self._disabled:
             return None
+        ahead = self._ahead.pop(key, None)
         try:
-            entry = self.store.lookup(key)
+            entry = ahead.result() if ahead is not None else self.store.lookup(key)
         except KilnError as err:
             self._degrade("lookup", err)
             return None
@@ -132,7 +155,11 @@ class LayerCache:
                 self._degrade("push", KilnError(f"unexpected {type(err).__name__}"))
 
     def close(self) -> None:
-        """Wait for queued pushes (the build's layers are deleted after this)."""
+        """Wait for queued pushes (the build's layers are deleted after this) and lookups still under way."""
+        if self._lookups is not None:
+            self._lookups.shutdown(wait=True, cancel_futures=True)
+            self._lookups = None
+            self._ahead.clear()
         if self._worker is not None:
             self._queue.put(None)
             self._worker.join()
