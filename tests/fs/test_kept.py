@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 from pathlib import Path
 from typing import IO
 
@@ -89,4 +90,29 @@ def test_no_room_to_keep_still_reads_the_source(tmp_path: Path) -> None:
     kept = KeptBlobs(tmp_path / "kept")
     (tmp_path / "kept").rmdir()  # mkstemp fails: the build reads on, the output will fetch it again
     assert _read_all(kept.tee(DIGEST, _source)()) == DATA
+    assert kept.path(DIGEST) is None
+
+
+def test_two_reads_of_one_blob_at_once_keep_it_whole(tmp_path: Path) -> None:
+    kept = KeptBlobs(tmp_path / "kept")
+    first, second = kept.tee(DIGEST, _source)(), kept.tee(DIGEST, _source)()
+    with first, second:  # interleaved reads: two writers of the same digest, both complete
+        while True:
+            a, b = first.read(1 << 18), second.read(1 << 18)
+            if not a and not b:
+                break
+    kept.close()
+    path = kept.path(DIGEST)
+    assert path is not None and path.read_bytes() == DATA
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == [path.name]
+
+
+def test_a_kept_copy_that_cannot_be_finished_is_dropped_quietly(tmp_path: Path) -> None:
+    kept = KeptBlobs(tmp_path / "kept")
+    with kept.tee(DIGEST, _source)() as stream:
+        assert len(stream.read(1 << 20)) == 1 << 20
+        shutil.rmtree(tmp_path / "kept")  # the rename into place will fail: the read must not
+        rest = _read_all(stream)
+    assert len(rest) == len(DATA) - (1 << 20)
+    kept.close()
     assert kept.path(DIGEST) is None

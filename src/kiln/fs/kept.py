@@ -41,7 +41,7 @@ class KeptBlobs:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._writers: dict[Digest, threading.Thread] = {}
+        self._writers: dict[Digest, list[threading.Thread]] = {}
         self._lock = threading.Lock()
 
     def _final(self, digest: Digest) -> Path:
@@ -50,8 +50,8 @@ class KeptBlobs:
     def path(self, digest: Digest) -> Path | None:
         """The kept blob's file (waiting for its writer to finish), or None when it was not kept."""
         with self._lock:
-            writer = self._writers.get(digest)
-        if writer is not None:
+            writers = list(self._writers.get(digest, ()))
+        for writer in writers:
             writer.join()
         final = self._final(digest)
         return final if final.is_file() else None
@@ -64,7 +64,7 @@ class KeptBlobs:
 
         def open_kept() -> IO[bytes]:
             with self._lock:
-                busy = digest in self._writers and self._writers[digest].is_alive()
+                busy = any(w.is_alive() for w in self._writers.get(digest, ()))
             final = self._final(digest)
             if not busy and final.is_file():
                 return open(final, "rb")
@@ -86,7 +86,7 @@ class KeptBlobs:
             daemon=True,
         )
         with self._lock:
-            self._writers[digest] = writer
+            self._writers.setdefault(digest, []).append(writer)
         writer.start()
         return _TeeReader(source, chunks)  # type: ignore[return-value]
 
@@ -104,7 +104,7 @@ class KeptBlobs:
             return
         fsync = threading.Thread(target=_fsync_path, args=(final,), name="kiln-keep-sync", daemon=True)
         with self._lock:
-            self._writers[digest] = fsync
+            self._writers.setdefault(digest, []).append(fsync)
         fsync.start()
 
     def for_layers(self, digests: Sequence[Digest | None]) -> LayerKeeper:
@@ -114,7 +114,7 @@ class KeptBlobs:
     def close(self) -> None:
         """Wait for every writer (their files are complete or gone afterwards)."""
         with self._lock:
-            writers = list(self._writers.values())
+            writers = [w for group in self._writers.values() for w in group]
         for writer in writers:
             writer.join()
 
@@ -183,31 +183,37 @@ class _TeeReader:
 
 
 def _write_kept(fd: int, tmp: Path, final: Path, chunks: queue.Queue[bytes | None]) -> None:
-    """The writer thread: chunks to ``tmp``; on a complete read, fsync and rename to ``final``."""
-    failed = False
-    with os.fdopen(fd, "wb") as out:
-        while True:
-            chunk = chunks.get()
-            if chunk is None or chunk == _DONE:
-                break
-            if not failed:
-                try:
-                    out.write(chunk)
-                except OSError as err:  # keep draining, so the reader never blocks on a full queue
-                    log.debug("not keeping %s: %s", final.name, err)
-                    failed = True
-        complete = chunk == _DONE and not failed
-        if complete:
+    """The writer thread: chunks to ``tmp``; on a complete read, fsync and rename to ``final``.
+
+    It always drains the queue to its last item, whatever fails, so the reader never blocks on it; a
+    failure only means the blob is not kept (the output then fetches it from its source).
+    """
+    out = os.fdopen(fd, "wb")
+    ok = True
+    last: bytes | None = None
+    while True:
+        last = chunks.get()
+        if last is None or last == _DONE:
+            break
+        if ok:
             try:
-                out.flush()
-                os.fsync(out.fileno())
-            except OSError:
-                complete = False
-    if complete:
-        os.replace(tmp, final)
-    else:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+                out.write(last)
+            except OSError as err:
+                log.debug("not keeping %s: %s", final.name, err)
+                ok = False
+    try:
+        if ok and last == _DONE:
+            out.flush()
+            os.fsync(out.fileno())
+            out.close()
+            os.replace(tmp, final)
+            return
+    except OSError as err:
+        log.debug("not keeping %s: %s", final.name, err)
+    with contextlib.suppress(OSError):
+        out.close()
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
 
 
 def _fsync_path(path: Path) -> None:
