@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fixtures.images import PushedImage
+from fixtures.images import LayoutImage, PushedImage, push_layout
 from fixtures.registry import RegistryServer
 from fixtures.sniffer import Sniffer
 from kiln.reference import Reference
@@ -85,3 +85,39 @@ def test_threads_asking_at_once_share_one_ping(wire: tuple[Sniffer, FaultProxy])
     assert _pings(proxy) == 1
     assert sniffer.tls_attempts == 1
     assert sum(1 for entry in proxy.log if "/manifests/latest" in entry.path) == 4
+
+
+def _verified_https_pools(client: RegistryClient) -> list[object]:
+    """The connection pools requests opened for verified HTTPS (each built a TLS context with the CA bundle)."""
+    adapter = client.transport.session.get_adapter("https://registry.invalid/")
+    pools = adapter.poolmanager.pools  # type: ignore[attr-defined]
+    return [key for key in pools.keys() if key.key_scheme == "https"]  # noqa: SIM118 (no __iter__)
+
+
+def test_a_plain_http_registry_costs_one_bare_handshake_not_a_verified_attempt(
+    wire: tuple[Sniffer, FaultProxy],
+) -> None:
+    """--insecure-registry: a ~1 ms handshake that the registry answers in plain HTTP decides for HTTP, before
+    requests builds a verified TLS context (CA bundle load) for an attempt that could only fail."""
+    sniffer, proxy = wire
+    base = Reference.parse(f"{sniffer.host}/fixtures/busybox:latest")
+    with RegistryClient(RegistryOptions(insecure_registries=(sniffer.host,))) as client:
+        assert client.get_manifest(base).raw
+        assert client.transport.endpoint(sniffer.host, False).base == f"http://{sniffer.host}"
+        assert _verified_https_pools(client) == []
+    assert sniffer.tls_attempts == 1  # the handshake reached the registry's port, once
+    assert _pings(proxy) == 1
+
+
+def test_an_insecure_listed_registry_that_speaks_tls_is_still_reached_over_https(
+    registry_tls: RegistryServer, busybox_layout: LayoutImage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handshake completes, so the verified attempt decides (here it verifies: requests takes its CA
+    bundle from REQUESTS_CA_BUNDLE, set to the test CA) and HTTPS is used, as before."""
+    assert registry_tls.ca_path is not None
+    ref = Reference.parse(push_layout(busybox_layout, registry_tls, "ping/tls:1").ref)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(registry_tls.ca_path))
+    with RegistryClient(RegistryOptions(insecure_registries=(registry_tls.host,))) as client:
+        assert client.get_manifest(ref).raw
+        assert client.transport.endpoint(registry_tls.host, False).base == f"https://{registry_tls.host}"
+        assert _verified_https_pools(client) != []
