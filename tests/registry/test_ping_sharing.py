@@ -7,6 +7,8 @@ the registry over HTTP and ``sniffer.tls_attempts`` every HTTPS try.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from collections.abc import Iterator
 
@@ -15,6 +17,7 @@ import pytest
 from fixtures.images import LayoutImage, PushedImage, push_layout
 from fixtures.registry import RegistryServer
 from fixtures.sniffer import Sniffer
+from kiln.errors import RegistryError
 from kiln.reference import Reference
 from kiln.registry.client import RegistryClient
 from kiln.registry.options import RegistryOptions
@@ -121,3 +124,28 @@ def test_an_insecure_listed_registry_that_speaks_tls_is_still_reached_over_https
         assert client.get_manifest(ref).raw
         assert client.transport.endpoint(registry_tls.host, False).base == f"https://{registry_tls.host}"
         assert _verified_https_pools(client) != []
+
+
+def test_a_registry_that_never_answers_is_waited_for_once_per_scheme() -> None:
+    """A host that accepts connections and stays silent: the handshake times out, so HTTPS is not attempted a
+    second time (a second timeout) before HTTP; counted as connections on a real silent loopback server."""
+    accepted: list[socket.socket] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(10)
+        host = f"127.0.0.1:{server.getsockname()[1]}"
+
+        def accept() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    conn, _ = server.accept()
+                    accepted.append(conn)  # kept open and silent until the test ends
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        options = RegistryOptions(insecure_registries=(host,), timeout=0.5, retry_base_delay=0.01)
+        with RegistryClient(options) as client, pytest.raises(RegistryError) as info:
+            client.transport.endpoint(host, False)
+        assert info.value.code == "CONNECTION" and "timed out" in str(info.value)
+        assert len(accepted) == 2  # the handshake, then plain HTTP; no verified HTTPS attempt in between
+        for conn in accepted:
+            conn.close()

@@ -193,8 +193,9 @@ class Transport:
         Why: the verified HTTPS attempt that would find this out first builds a TLS context and loads the CA
         bundle, 20-35 ms of a warm rebuild's start-up; a bare handshake (nothing verified, nothing sent
         after it) costs ~1 ms. Only a non-TLS answer (``WRONG_VERSION_NUMBER``: the plain-HTTP server's
-        reply read as a TLS record) skips the HTTPS attempt; a completed handshake, a TLS alert, a refused
-        or timed-out connection leave the decision to the verified attempt, as before. Not asked when the
+        reply read as a TLS record) or no answer within the timeout (the HTTPS attempt would have timed out
+        and gone on to HTTP too, a timeout later) skips the HTTPS attempt; a completed handshake, a TLS alert
+        or a refused connection leave the decision to the verified attempt, as before. Not asked when the
         attempt would be cheap or would not connect directly: TLS unverified, a CA file or client
         certificate for the host, a proxy from the environment, or an adapter other than requests' own
         (tests inject failures through their own).
@@ -222,6 +223,8 @@ class Transport:
                 return False
         except ssl.SSLError as err:
             return err.reason == "WRONG_VERSION_NUMBER"
+        except TimeoutError:
+            return True  # the verified attempt would wait as long again, and then go on to HTTP all the same
         except (OSError, ValueError):
             return False
 
