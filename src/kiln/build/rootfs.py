@@ -193,7 +193,7 @@ class InplaceRoot(StageRoot):
         if self._saved is None:
             saved = self.work / "saved"
             saved.mkdir(parents=True, exist_ok=True)
-            openers = [layer.open_compressed for layer in image.layers()]
+            openers = [self._kept_opener(layer) for layer in image.layers()]
             unpack_layers(saved, openers, retries=self.extract_retries)  # type: ignore[arg-type]
             self._saved = saved
         return self._saved
