@@ -12,7 +12,8 @@ waited for, from ``os.wait4``), the second of kiln's ``built`` line, and the sec
 first FROM (pull + unpack) and for the push.
 
 Cleanup is not timed for either tool (buildah's storage, kiln's work dir, which kiln's detached sweeper deletes
-after it exits), but the runner waits for it before the next build, so builds never overlap.
+after it exits), but the runner waits for it, then for the disk to go idle (``settle``), before the next build,
+so builds never overlap, not even in the disk's background work.
 
 Cases: ``snap10k``, ``snap100k``, ``snap300k`` (kaniko's snapshot benchmark), ``apt`` (debootstrap base, cached
 under ``.cache/bench``, then ``apt-get install``: needs Debian's mirror), ``multistage``, ``warm`` (a rebuild
@@ -343,6 +344,38 @@ def big_base(work: Path, host: str, base: str) -> str:
     return ref
 
 
+def disk_activity() -> tuple[int, ...]:
+    """Writes, discards and I/Os in flight over the block devices (``/proc/diskstats``)."""
+    writes = discards = in_flight = 0
+    for line in Path("/proc/diskstats").read_text().splitlines():
+        fields = line.split()
+        if len(fields) < 18 or fields[2].startswith(("loop", "ram")):
+            continue
+        writes += int(fields[7])
+        in_flight += int(fields[11])
+        discards += int(fields[14])
+    return writes, discards, in_flight
+
+
+def settle(timeout: float = 60.0) -> None:
+    """Wait until the disk is idle after a build's cleanup, before the next build is timed.
+
+    Deleting a tree of 100k files returns long before the disk is done with it: the journal commits and,
+    on a filesystem mounted with ``discard``, one discard per freed extent follow in the background and
+    slowed whichever build came next (snap100k: the same tool 8 s, then 25 s). ``sync`` then wait until
+    no write or discard completes for half a second and nothing is in flight (at most ``timeout``).
+    """
+    os.sync()
+    deadline = time.monotonic() + timeout
+    last = disk_activity()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = disk_activity()
+        if now == last and now[2] == 0:
+            return
+        last = now
+
+
 def clean_buildah(out: Path, driver: str) -> None:
     argv = buildah_global(out, driver)
     subprocess.run([*argv, "rmi", "--all", "--force"], capture_output=True)
@@ -418,6 +451,7 @@ def main() -> None:
                             warmup = timed(kiln_argv(case, ctx, work / "warmup", host), log)
                             wait_swept(trash_dir(work / "warmup" / "kaniko"))
                             shutil.rmtree(work / "warmup", ignore_errors=True)
+                            settle()
                             if not warmup.ok:
                                 raise SystemExit(f"kiln failed warming {name} (log {log}):\n{warmup.tail}")
                         argv = kiln_argv(case, ctx, out, host)
@@ -445,6 +479,7 @@ def main() -> None:
                         # buildah's storage, but finished before the next build starts
                         wait_swept(trash_dir(out / "kaniko"))
                         shutil.rmtree(out, ignore_errors=True)
+                        settle()
                     else:
                         if case.warm:  # the same store for both builds: --layers finds the first one's
                             warmup = timed(buildah_argv(case, ctx, out, tool, host), log)
@@ -452,6 +487,7 @@ def main() -> None:
                                 raise SystemExit(f"{tool} failed warming {name} (log {log}):\n{warmup.tail}")
                         run = timed(buildah_argv(case, ctx, out, tool, host), log)
                         clean_buildah(out, tool)
+                        settle()
                     if not run.ok:
                         raise SystemExit(f"{tool} failed on {name} (log {log}):\n{run.tail}")
                     times[tool].append(run.seconds)
