@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 from kiln.build.options import BuildOptions
-from kiln.build.publish import by_digest, publish_build_index
 from kiln.errors import RegistryError
 from kiln.fs.kept import KeptBlobs
 from kiln.oci import FileLayer, Image, Layer
@@ -66,7 +65,13 @@ def write_outputs(
         layers = image.layers()
         size = sum(layer.size for layer in layers)
         untagged = options.push_by_digest or options.publish_index
-        for ref in by_digest(refs, image) if untagged else refs:
+        if untagged:  # the index code (kiln.registry.index) loads only for these flags
+            from kiln.build.publish import by_digest
+
+            refs_to_push = by_digest(refs, image)
+        else:
+            refs_to_push = refs
+        for ref in refs_to_push:
             log.info("pushing %s: %d layers, %.1f MB", ref, len(layers), size / 1e6)
             started = time.monotonic()
             try:
@@ -80,6 +85,8 @@ def write_outputs(
                     continue
                 raise
         if options.publish_index:
+            from kiln.build.publish import publish_build_index
+
             published = publish_build_index(client, image, options, refs)
             digest = published.digest
             pushed = [str(ref) for ref in published.pushed]
