@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -21,13 +22,40 @@ def atomic_file(path: Path, mode: int = 0o644) -> Iterator[IO[bytes]]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        _publish(Path(tmp), path, mode)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_link(source: Path, path: Path, mode: int = 0o644) -> None:
+    """Make the complete file ``source`` appear at ``path`` by a hard link, as durably as ``atomic_file``.
+
+    No byte is copied; the shared inode gets ``mode``. Raises OSError when ``source`` cannot be linked
+    there (another filesystem, a limit on links): nothing is left behind and the caller copies instead.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.link")
+    os.link(source, tmp)
+    try:
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _publish(tmp, path, mode)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _publish(tmp: Path, path: Path, mode: int) -> None:
+    """The last steps of an atomic write: ``tmp`` (already on disk) gets ``mode`` and replaces ``path``."""
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def fsync_dir(directory: Path) -> None:

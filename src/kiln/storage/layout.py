@@ -7,10 +7,8 @@ index.json update happens under a lock.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -21,7 +19,7 @@ from kiln.digest import CHUNK, Digest, VerifyingReader
 from kiln.errors import DigestMismatch, KilnError
 from kiln.oci import Descriptor, Image, ImageIndex, Index, Platform, mediatypes
 from kiln.oci.layer import BlobLayer, FileLayer, Layer
-from kiln.storage.atomic import atomic_file, atomic_write, fsync_dir, locked
+from kiln.storage.atomic import atomic_file, atomic_link, atomic_write, locked
 from kiln.storage.verified import open_verified
 
 LAYOUT_FILE = "oci-layout"
@@ -96,28 +94,12 @@ class Layout:
         """
         if self.has_blob(digest, size):
             return True
-        target = self.blob_path(digest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{digest.hex}.{os.getpid()}.{threading.get_ident()}.link")
         try:
             if os.stat(path).st_size != size:
                 return False
-            os.link(path, tmp)
+            atomic_link(path, self.blob_path(digest))
         except OSError:
             return False
-        try:
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-            fsync_dir(target.parent)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
         return True
 
     def write_bytes_blob(self, data: bytes) -> Digest:
