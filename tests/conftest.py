@@ -7,7 +7,7 @@ from hypothesis import settings
 
 pytest_plugins = [
     name
-    for name in ("fixtures.registry", "fixtures.images", "fixtures.tools")
+    for name in ("fixtures.registry", "fixtures.images", "fixtures.tools", "fixtures.sniffer")
     if importlib.util.find_spec(name) is not None
 ]
 

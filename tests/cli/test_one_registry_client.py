@@ -9,13 +9,11 @@ layer cache, image sources) pinged ``/v2/`` itself, each first over HTTPS.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from fixtures.images import PushedImage
 from fixtures.registry import RegistryServer
 from fixtures.sniffer import Sniffer
 from fixtures.tools import skopeo_inspect
@@ -23,16 +21,6 @@ from kiln.cli.executor import executor
 from reliability.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.privileged  # unpacking busybox's root-owned files, RUN
-
-
-@pytest.fixture
-def wire(registry_http: RegistryServer, busybox_image: PushedImage) -> Iterator[tuple[Sniffer, FaultProxy]]:
-    with FaultProxy(registry_http.host) as proxy, Sniffer(proxy.host, registry_http.host) as sniffer:
-        yield sniffer, proxy
-
-
-def _pings(proxy: FaultProxy) -> int:
-    return sum(1 for entry in proxy.log if entry.method == "GET" and entry.path == "/v2/")
 
 
 def test_cold_build_and_warm_rebuild_ping_the_registry_once_each(
@@ -52,7 +40,7 @@ def test_cold_build_and_warm_rebuild_ping_the_registry_once_each(
     # cold: push check, base pull, cache lookup and push, image push: one host, one ping, one HTTPS try
     cold = CliRunner().invoke(executor, [*common, "--kaniko-dir", str(tmp_path / "k1"), "-d", destination])
     assert cold.exit_code == 0, cold.output
-    assert _pings(proxy) == 1
+    assert proxy.pings() == 1
     assert sniffer.tls_attempts == 1
     methods = {entry.method for entry in proxy.log}
     assert {"POST", "DELETE", "PUT"} <= methods  # the push check (POST+DELETE) and the pushes did happen
@@ -68,7 +56,7 @@ def test_cold_build_and_warm_rebuild_ping_the_registry_once_each(
     )
     assert warm.exit_code == 0, warm.output
     assert "using cached layer" in warm.output  # the RUN came from the cache
-    assert _pings(proxy) == 1
+    assert proxy.pings() == 1
     assert sniffer.tls_attempts == 1
     assert [e.path for e in proxy.log if e.method == "PUT"] == []  # nothing new was pushed
     assert (layout / "index.json").is_file()

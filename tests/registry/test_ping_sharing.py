@@ -10,11 +10,10 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
 
 import pytest
 
-from fixtures.images import LayoutImage, PushedImage, push_layout
+from fixtures.images import LayoutImage, push_layout
 from fixtures.registry import RegistryServer
 from fixtures.sniffer import Sniffer
 from kiln.errors import RegistryError
@@ -22,16 +21,6 @@ from kiln.reference import Reference
 from kiln.registry.client import RegistryClient
 from kiln.registry.options import RegistryOptions
 from reliability.faultproxy import FaultProxy
-
-
-@pytest.fixture
-def wire(registry_http: RegistryServer, busybox_image: PushedImage) -> Iterator[tuple[Sniffer, FaultProxy]]:
-    with FaultProxy(registry_http.host) as proxy, Sniffer(proxy.host, registry_http.host) as sniffer:
-        yield sniffer, proxy
-
-
-def _pings(proxy: FaultProxy) -> int:
-    return sum(1 for entry in proxy.log if entry.method == "GET" and entry.path == "/v2/")
 
 
 def test_pull_and_push_to_one_insecure_registry_ping_once(wire: tuple[Sniffer, FaultProxy]) -> None:
@@ -42,7 +31,7 @@ def test_pull_and_push_to_one_insecure_registry_ping_once(wire: tuple[Sniffer, F
         client.check_push_permission(Reference.parse(f"{sniffer.host}/ping/shared:1"))  # a push
         assert client.get_manifest(base).raw  # a pull
         assert client.head_manifest(base) is not None
-    assert _pings(proxy) == 1
+    assert proxy.pings() == 1
     assert sniffer.tls_attempts == 1  # HTTPS tried once, then plain HTTP as --insecure-registry allows
     assert any("/manifests/latest" in entry.path for entry in proxy.log)  # the pull did go through
 
@@ -59,7 +48,7 @@ def test_different_tls_settings_for_pull_and_push_ping_separately(wire: tuple[Sn
         client.check_push_permission(Reference.parse(f"{sniffer.host}/ping/separate:1"))
         assert client.get_manifest(base).raw  # both remembered: no third ping
         client.check_push_permission(Reference.parse(f"{sniffer.host}/ping/separate:1"))
-    assert _pings(proxy) == 2
+    assert proxy.pings() == 2
     assert sniffer.tls_attempts == 2
 
 
@@ -85,7 +74,7 @@ def test_threads_asking_at_once_share_one_ping(wire: tuple[Sniffer, FaultProxy])
         for thread in threads:
             thread.join(timeout=60)
     assert errors == []
-    assert _pings(proxy) == 1
+    assert proxy.pings() == 1
     assert sniffer.tls_attempts == 1
     assert sum(1 for entry in proxy.log if "/manifests/latest" in entry.path) == 4
 
@@ -109,7 +98,7 @@ def test_a_plain_http_registry_costs_one_bare_handshake_not_a_verified_attempt(
         assert client.transport.endpoint(sniffer.host, False).base == f"http://{sniffer.host}"
         assert _verified_https_pools(client) == []
     assert sniffer.tls_attempts == 1  # the handshake reached the registry's port, once
-    assert _pings(proxy) == 1
+    assert proxy.pings() == 1
 
 
 def test_an_insecure_listed_registry_that_speaks_tls_is_still_reached_over_https(

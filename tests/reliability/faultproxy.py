@@ -110,6 +110,11 @@ class FaultProxy:
             for fault in self.faults:
                 fault.times = fault.injected
 
+    def pings(self) -> int:
+        """How many ``GET /v2/`` (registry pings) went through."""
+        with self._lock:
+            return sum(1 for entry in self.log if entry.method == "GET" and entry.path == "/v2/")
+
     @property
     def injected(self) -> int:
         with self._lock:
