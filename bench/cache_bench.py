@@ -12,17 +12,15 @@ and a fresh kiln dir. Prints both wall times and the ratio; exits 1 if the ratio
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import KILN, REPO, push_busybox_base, start_registry  # type: ignore[import-not-found]
+from run import KILN, REPO, bench_registry, push_busybox_base  # type: ignore[import-not-found]
 
 
 def dockerfile(base: str, seconds: float) -> str:
@@ -51,9 +49,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work", type=float, default=2.0, help="seconds of busy work per RUN")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="kiln-cache-bench-"))
-    proc, host = start_registry(work)
-    try:
+    with bench_registry("kiln-cache-bench-") as (work, host):
         base = push_busybox_base(work, host)
         colds, warms = [], []
         for run in range(args.repeat):
@@ -72,10 +68,6 @@ def main() -> None:
         print(f"  warm rebuild    {warm:6.2f}s")
         print(f"  ratio           {ratio:6.1%}  (target < 20%)")
         sys.exit(0 if ratio < 0.20 else 1)
-    finally:
-        proc.kill()
-        proc.wait()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -16,23 +16,19 @@ size, for ``--compressed-caching`` true and false.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import KILN, REPO, push_busybox_base, start_registry, timed  # type: ignore[import-not-found]
+from run import KILN, REPO, bench_registry, push_busybox_base, timed  # type: ignore[import-not-found]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=300, help="size of the RUN layer in MB")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="kiln-cache-mem-"))
-    proc, host = start_registry(work)
-    try:
+    with bench_registry("kiln-cache-mem-") as (work, host):
         base = push_busybox_base(work, host)
         print(f"RUN layer: {args.mb} MB of random bytes; peak RSS of the kiln process (MB):")
         for flag in ("true", "false"):
@@ -55,10 +51,6 @@ def main() -> None:
                 print(
                     f"  --compressed-caching={flag:<5} {kind:<27} {run.max_rss_kb / 1024:7.1f} MB  ({run.seconds:.1f}s)"
                 )
-    finally:
-        proc.terminate()
-        proc.wait()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

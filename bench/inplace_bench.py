@@ -18,13 +18,12 @@ import argparse
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import CASES, REPO, kiln_argv, push_busybox_base, start_registry, timed, write_context  # type: ignore[import-not-found]
+from run import CASES, REPO, bench_registry, kiln_argv, push_busybox_base, timed, write_context  # type: ignore[import-not-found]
 
 from e2e.throwaway import run_in_throwaway_root  # type: ignore[import-not-found]
 
@@ -34,9 +33,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cases", default="snap10k,multistage")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="kiln-inplace-bench-"))
-    proc, host = start_registry(work)
-    try:
+    with bench_registry("kiln-inplace-bench-") as (work, host):
         base = push_busybox_base(work, host)
         print(f"median of {args.repeat} cold builds (s):        chroot   inplace")
         for name in args.cases.split(","):
@@ -63,10 +60,6 @@ def main() -> None:
                     shutil.rmtree(out, ignore_errors=True)
             chroot, inplace = (statistics.median(times[k]) for k in ("chroot", "inplace"))
             print(f"  {name:<40} {chroot:7.2f}   {inplace:7.2f}")
-    finally:
-        proc.terminate()
-        proc.wait()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

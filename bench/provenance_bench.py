@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import KILN, REPO, push_busybox_base, start_registry  # type: ignore[import-not-found]
+from run import KILN, REPO, bench_registry, push_busybox_base  # type: ignore[import-not-found]
 
 
 def build(ctx: Path, dest: str, host: str, kaniko_dir: Path, layout: Path, provenance: bool) -> float:
@@ -79,9 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="kiln-prov-bench-"))
-    proc, host = start_registry(work)
-    try:
+    with bench_registry("kiln-prov-bench-") as (work, host):
         base = push_busybox_base(work, host)
         ctx = work / "ctx"
         ctx.mkdir()
@@ -114,10 +110,6 @@ def main() -> None:
         print(f"statement size:             {statement} bytes")
         print(f"fallback index entries:     {len(json.loads(index)['manifests'])}")
         attach_cost(host, dest, digest, Path(work / f"out{args.repeat * 2 - 1}" / "oci.provenance.json"))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

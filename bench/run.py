@@ -26,6 +26,7 @@ with a warm layer cache: kiln ``--cache``, buildah ``--layers``; the first build
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -39,7 +40,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,6 +226,19 @@ def start_registry(work: Path) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.05)
     proc.kill()
     raise SystemExit("docker-registry did not start")
+
+
+@contextlib.contextmanager
+def bench_registry(prefix: str) -> Iterator[tuple[Path, str]]:
+    """A scratch dir and a ``docker-registry`` serving from it on 127.0.0.1 (``host``); both gone afterwards."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    proc, host = start_registry(work)
+    try:
+        yield work, host
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def overlay_works(work: Path) -> bool:
