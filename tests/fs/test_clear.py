@@ -90,3 +90,39 @@ def test_unpack_without_skip_applies_everything(tmp_path: Path) -> None:
     apply_layer(tmp_path, layer(("etc/hosts", tarfile.REGTYPE), (".wh.work", tarfile.REGTYPE)))
     assert (tmp_path / "etc/hosts").read_text() == "from-layer"
     assert not (tmp_path / "work").exists()
+
+
+def _deep_tree(top: Path, depth: int) -> None:
+    """``top/d/d/.../d/f`` ``depth`` levels down, made relative to an fd (the path exceeds PATH_MAX)."""
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            deeper = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = deeper
+        os.close(os.open("f", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    finally:
+        os.close(fd)
+
+
+def test_clear_removes_a_tree_deeper_than_the_recursion_limit(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "keep").mkdir()
+    _deep_tree(root / "deep", 1500)  # shutil.rmtree raised RecursionError here
+    clear_root(os.fspath(root), IgnoreList(("/keep",)))
+    assert sorted(os.listdir(root)) == ["keep"]
+
+
+def test_a_whiteout_removes_a_tree_deeper_than_the_recursion_limit(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    _deep_tree(root / "deep", 1500)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        tar.addfile(tarfile.TarInfo(".wh.deep"), io.BytesIO(b""))
+    raw.seek(0)
+    apply_layer(root, raw)
+    assert os.listdir(root) == []

@@ -7,11 +7,12 @@ the container runtime's files stay, and so do the directories leading to them.
 
 from __future__ import annotations
 
+import errno
 import os
-import shutil
 import stat
 
 from kiln.fs.ignore import IgnoreList
+from kiln.fs.trash import remove_tree
 
 
 def remove_except(host: str, path: str, ignore: IgnoreList) -> None:
@@ -30,7 +31,15 @@ def remove_except(host: str, path: str, ignore: IgnoreList) -> None:
         for name in names:
             remove_except(os.path.join(host, name), _join(path, name), ignore)
     else:
-        shutil.rmtree(host)
+        remove_dir(host)
+
+
+def remove_dir(host: str) -> None:
+    """Delete the directory ``host`` and everything below it, however deep (``kiln.fs.trash.remove_tree``:
+    ``shutil.rmtree`` recursed once per level and raised RecursionError on a deep tree); OSError when
+    something below it cannot be deleted."""
+    if not remove_tree(host):
+        raise OSError(errno.ENOTEMPTY, "cannot delete everything below it", host)
 
 
 def clear_root(root: str, ignore: IgnoreList) -> None:

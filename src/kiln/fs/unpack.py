@@ -66,18 +66,11 @@ def _entry_name(member: tarfile.TarInfo) -> str:
     return "/".join(parts)
 
 
+_NOTHING_IGNORED = IgnoreList(())
+
+
 def _remove(path: Path, name: str = "", skip: IgnoreList | None = None) -> None:
-    if skip is not None:
-        remove_except(os.fspath(path), "/" + name, skip)
-        return
-    try:
-        st = os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
+    remove_except(os.fspath(path), "/" + name, skip if skip is not None else _NOTHING_IGNORED)
 
 
 class _Applier:
