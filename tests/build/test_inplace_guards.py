@@ -12,23 +12,37 @@ from kiln.errors import UsageError
 from kiln.fs.ignore import IgnoreList
 
 
+def _config(directory: Path) -> Path:
+    """A docker config.json in ``directory`` (the keychain only reads configs that exist)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text("{}")
+    return directory / "config.json"
+
+
 def test_ignore_list_covers_work_cache_context_credentials_and_runtime_files(tmp_path: Path) -> None:
+    home = tmp_path / "home" / "ci"
+    config = _config(home / ".docker")
     options = BuildOptions(
-        kaniko_dir="/kaniko", cache_dir="/cache", ignore_paths=("/extra",), environ={"HOME": "/home/ci"}
+        kaniko_dir="/kaniko", cache_dir="/cache", ignore_paths=("/extra",), environ={"HOME": str(home)}
     )
     ignore = inplace_ignore_list(options, Path("/tmp/kiln-work"), Path("/workspace"))
     for path in ("/kaniko/x", "/tmp/kiln-work/build-1", "/cache/run-cache", "/workspace/Dockerfile",
-                 "/home/ci/.docker/config.json", "/etc/resolv.conf", "/etc/hosts", "/etc/hostname",
+                 str(config), "/etc/resolv.conf", "/etc/hosts", "/etc/hostname",
                  "/var/run/secrets/kubernetes.io/token", "/proc/1", "/extra"):  # fmt: skip
         assert ignore.ignored(path), path
-    for path in ("/usr/bin/sh", "/etc/passwd", "/tmp/other", "/home/ci/file"):
+    for path in ("/usr/bin/sh", "/etc/passwd", "/tmp/other", str(home / "file")):
         assert not ignore.ignored(path), path
     outputs = BuildOptions(tar_path="/out/image.tar", digest_file="https://h/put", oci_layout_path="/o/l")
     ignore = inplace_ignore_list(outputs, Path("/w"), Path("/c"))
     assert ignore.ignored("/out/image.tar") and ignore.ignored("/o/l/index.json")
     assert not ignore.ignored("/out/other") and ignore.guards("/out")
-    mine = BuildOptions(environ={"DOCKER_CONFIG": "/creds"})
-    assert inplace_ignore_list(mine, Path("/w"), Path("/c")).ignored("/creds/config.json")
+    creds = _config(tmp_path / "creds")
+    mine = BuildOptions(environ={"DOCKER_CONFIG": str(creds.parent)})
+    assert inplace_ignore_list(mine, Path("/w"), Path("/c")).ignored(str(creds))
+    # $DOCKER_CONFIG without a config.json: the keychain reads $HOME's, so that is what stays
+    (tmp_path / "empty").mkdir()
+    fallback = BuildOptions(environ={"DOCKER_CONFIG": str(tmp_path / "empty"), "HOME": str(home)})
+    assert inplace_ignore_list(fallback, Path("/w"), Path("/c")).ignored(str(config))
 
 
 def test_mount_points_are_ignored() -> None:

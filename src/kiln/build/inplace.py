@@ -22,6 +22,7 @@ import kiln
 from kiln.build.options import BuildOptions
 from kiln.errors import UsageError
 from kiln.fs.ignore import DEFAULT_IGNORED, RUNTIME_FILES, IgnoreList, read_mount_points
+from kiln.registry.keychain import find_docker_config
 
 
 def inplace_ignore_list(options: BuildOptions, work_root: Path, context_dir: Path) -> IgnoreList:
@@ -32,7 +33,7 @@ def inplace_ignore_list(options: BuildOptions, work_root: Path, context_dir: Pat
         os.fspath(work_root),
         options.cache_dir,
         os.fspath(context_dir),
-        docker_config_dir(options),
+        *docker_config_dir(options),
         *output_files(options),
     ]
     return IgnoreList.build(
@@ -50,13 +51,11 @@ def output_files(options: BuildOptions) -> list[str]:
     return [name for name in names if name and "://" not in name]
 
 
-def docker_config_dir(options: BuildOptions) -> str:
-    """Where credentials are read (lazily, at the first pull of a later stage's base)."""
-    explicit = options.environ.get("DOCKER_CONFIG", "")
-    if explicit:
-        return os.path.abspath(explicit)
-    home = options.environ.get("HOME", "")
-    return os.path.join(home, ".docker") if home else ""
+def docker_config_dir(options: BuildOptions) -> list[str]:
+    """The directory of the docker config the build reads credentials from (lazily, at the first pull of a
+    later stage's base), found as the keychain finds it; none when there is no config."""
+    found = find_docker_config(options.environ)
+    return [os.path.dirname(os.path.abspath(found))] if found is not None else []
 
 
 def kiln_files(maps: str = "/proc/self/maps") -> list[str]:
