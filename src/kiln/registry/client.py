@@ -450,7 +450,9 @@ class RegistryClient:
                 resp.close()
                 location = self._location(resp, repo)
                 offset += len(data)
-                del data  # one chunk in memory: this one goes before the next is read
+                # one chunk in memory: this one (also held by the response's request body) goes before the
+                # next is read
+                del data, resp
         resp = self.transport.request(
             "PUT",
             repo.api_host,
