@@ -16,13 +16,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from kiln import __version__
 from kiln.build.options import BuildOptions
 from kiln.digest import Digest
 from kiln.errors import KilnError
 from kiln.reference import Reference
+from kiln.registry.errors import scrub_url
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -93,10 +94,7 @@ def public_url(url: str) -> str:
         return REDACTED
     if not parts.scheme or not parts.netloc:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return scrub_url(url)
 
 
 def _digest_set(digest: Digest) -> dict[str, str]:

@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from kiln.digest import Digest
 from kiln.errors import KilnError, RegistryError, UsageError
 from kiln.oci import Descriptor, Platform, mediatypes
-from kiln.oci.manifest import Index, Manifest
+from kiln.oci.manifest import Index
 from kiln.reference import Reference, Repository
 from kiln.registry.client import FetchedManifest, RegistryClient
+from kiln.registry.remote import RemoteImage
 
 log = logging.getLogger(__name__)
-
-MAX_CONFIG_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -75,14 +74,7 @@ def _name(child: IndexChild) -> str:
 
 
 def _fetch_config(client: RegistryClient, fetched: FetchedManifest, child: IndexChild) -> Platform:
-    manifest = Manifest.from_bytes(fetched.raw)
-    if manifest.config.size > MAX_CONFIG_BYTES:
-        raise UsageError(
-            f"{_name(child)} (from {child.origin}): image config is {manifest.config.size} bytes"
-        )
-    reader = client.open_blob(fetched.source, manifest.config.digest, manifest.config.size)
-    with reader:
-        raw = reader.read()
+    raw = RemoteImage(client, fetched).raw_config()  # size-capped and verified
     try:
         config = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
