@@ -325,6 +325,7 @@ def _copy_parents(copier: Copier, src_root: Path, sources: list[tuple[str, list[
     parent_dirs: dict[str, Path] = {}
     for pivot, found in sources:
         copied: set[str] = set()
+        made: set[str] = set()  # parents of this source already made (every match below them shares them)
         for match in found:
             if any(match.startswith(done + "/") for done in copied):
                 continue  # inside a directory this source already copied whole (``**`` matches both)
@@ -336,6 +337,9 @@ def _copy_parents(copier: Copier, src_root: Path, sources: list[tuple[str, list[
                 copied.add(match)
                 continue
             for parent in kept_parents(match, pivot):
+                if parent in made:
+                    continue
+                made.add(parent)
                 image_parent = posixpath.join(base, kept_path(parent, pivot))
                 copier.make_dir(image_parent)
                 parent_dirs[image_parent] = safepath.resolve(src_root, parent)
