@@ -52,8 +52,7 @@ def publish_build_index(
     log.info(
         "published %s of %s",
         published.digest,
-        ", ".join(str(Platform(c.platform.os, c.platform.architecture, c.platform.variant))
-                  for c in published.children),
+        ", ".join(str(c.platform) for c in published.children),
     )  # fmt: skip
     return published
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from kiln.errors import UsageError
 from kiln.fs.mounts import busy_below
-from kiln.fs.trash import discard_root
+from kiln.fs.trash import discard_root, remove_tree
 
 KANIKO_DIR_FLAG_DEFAULT = "/kaniko"  # --kaniko-dir's default, which means "not chosen"
 DEFAULT_KANIKO_DIR = KANIKO_DIR_FLAG_DEFAULT  # where kiln looks when nothing was chosen
@@ -107,5 +106,5 @@ def remove_temp_work_dir(path: str, mountinfo_path: str = "/proc/self/mountinfo"
         return False
     if not wait:
         return discard_root(Path(path))
-    shutil.rmtree(path, ignore_errors=True)
+    remove_tree(path)  # however deep (shutil.rmtree recursed once per level)
     return not os.path.exists(path)

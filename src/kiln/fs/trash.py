@@ -10,7 +10,8 @@ filesystem: the tree is gone from where it was the moment the call returns) and 
 child process that deletes everything in that trash dir and exits. The next kiln run with the same work
 root starts a sweeper too, so a tree left by a killed sweeper (a container that ended, a reboot) goes
 then. Sweepers take an exclusive ``flock`` on ``.trash/.lock``, so at most one deletes at a time, and
-:func:`wait_swept` lets a caller (a benchmark, a test, ``--cleanup``) wait until the trash is empty.
+:func:`wait_swept` lets a caller (a benchmark, a test) wait until the trash is empty; ``--cleanup`` passes
+``wait`` to :func:`discard`, which then deletes in the foreground.
 
 Nothing outside the work root is touched: the trash dir is inside it, and an entry with anything still
 mounted below it is left alone (deleting through a leftover bind mount would delete what it shows).
@@ -244,7 +245,7 @@ def start_sweeper(trash: Path, remove_root: bool = False) -> int | None:
         return None
 
 
-def discard_root(work_root: Path, wait: bool = False) -> bool:
+def discard_root(work_root: Path) -> bool:
     """Make a private work root (a ``/tmp/kiln-*`` dir kiln made for one run) go away, trash included.
 
     Everything in it moves into its trash (renames), and a sweeper deletes that and then the root
@@ -262,7 +263,7 @@ def discard_root(work_root: Path, wait: bool = False) -> bool:
     for name in names:
         if move_to_trash(work_root / name, work_root) is None:
             remove_tree(work_root / name)
-    if wait or start_sweeper(trash, remove_root=True) is None:
+    if start_sweeper(trash, remove_root=True) is None:  # no sweeper could start: delete it now
         sweep(trash, remove_root=True)
         with contextlib.suppress(OSError):
             os.rmdir(work_root)

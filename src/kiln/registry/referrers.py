@@ -30,7 +30,6 @@ from kiln.registry.copy import Copier
 log = logging.getLogger(__name__)
 
 SUBJECT_HEADER = "OCI-Subject"
-FILTERS_HEADER = "OCI-Filters-Applied"
 _NOT_IN_TAG = re.compile(r"[^a-zA-Z0-9_.-]")
 _MAX_PAGES = 100
 
