@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 
 MOUNTINFO = "/proc/self/mountinfo"
 _OCTAL = re.compile(rb"\\([0-7]{3})")
@@ -35,11 +36,13 @@ def read_mount_table(mountinfo: str = MOUNTINFO) -> tuple[str, ...]:
         return ()
 
 
-def busy_below(path: str | os.PathLike[str], mountinfo: str = MOUNTINFO) -> str | None:
-    """A mount point at or below ``path`` (symlinks resolved), or None."""
+def busy_below(
+    path: str | os.PathLike[str], mountinfo: str = MOUNTINFO, table: Sequence[str] | None = None
+) -> str | None:
+    """A mount point at or below ``path`` (symlinks resolved), or None; ``table``: one already read."""
     real = os.path.realpath(path)
     prefix = real.rstrip("/") + "/"
-    for point in read_mount_table(mountinfo):
+    for point in read_mount_table(mountinfo) if table is None else table:
         if point == real or point.startswith(prefix):
             return point
     return None

@@ -28,7 +28,7 @@ import time
 import uuid
 from pathlib import Path
 
-from kiln.fs.mounts import busy_below
+from kiln.fs.mounts import busy_below, read_mount_table
 
 TRASH_DIR = ".trash"
 log = logging.getLogger(__name__)
@@ -141,9 +141,10 @@ def sweep(trash: Path, mountinfo_path: str = "/proc/self/mountinfo", remove_root
             names = sorted(n for n in os.listdir(trash) if n != _LOCK)
         except OSError:
             return 0
+        table = read_mount_table(mountinfo_path)  # once per sweep, not once per entry
         for name in names:
             entry = trash / name
-            if busy_below(entry, mountinfo_path) is not None:
+            if busy_below(entry, table=table) is not None:
                 left += 1
                 continue
             if not remove_tree(entry):
@@ -183,7 +184,8 @@ def wait_swept(
     deadline = None if timeout is None else time.monotonic() + timeout
     free_since: float | None = None
     while True:
-        names = [n for n in pending(trash) if busy_below(trash / n, mountinfo_path) is None]
+        table = read_mount_table(mountinfo_path)
+        names = [n for n in pending(trash) if busy_below(trash / n, table=table) is None]
         if not names:
             return True
         try:
