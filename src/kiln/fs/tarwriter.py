@@ -278,20 +278,28 @@ class _Writer:
 
     @staticmethod
     def xattrs(host: Path | str) -> dict[str, str]:
+        return {
+            f"SCHILY.xattr.{key}": value.decode("utf-8", "surrogateescape")
+            for key, value in layer_xattrs(host).items()
+        }
+
+
+def layer_xattrs(host: Path | str) -> dict[str, bytes]:
+    """The extended attributes a layer carries for ``host``, by name (sorted): overlayfs' bookkeeping and
+    SELinux labels are left out; an attribute that vanished while read is skipped."""
+    try:
+        names = os.listxattr(host, follow_symlinks=False)
+    except OSError:
+        return {}
+    out = {}
+    for key in sorted(names):
+        if key.startswith(_SKIP_XATTRS):
+            continue
         try:
-            names = os.listxattr(host, follow_symlinks=False)
+            out[key] = os.getxattr(host, key, follow_symlinks=False)
         except OSError:
-            return {}
-        out = {}
-        for key in sorted(names):
-            if key.startswith(_SKIP_XATTRS):
-                continue
-            try:
-                value = os.getxattr(host, key, follow_symlinks=False)
-            except OSError:
-                continue
-            out[f"SCHILY.xattr.{key}"] = value.decode("utf-8", "surrogateescape")
-        return out
+            continue
+    return out
 
 
 def write_layer(

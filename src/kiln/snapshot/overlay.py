@@ -21,25 +21,12 @@ from pathlib import Path
 from kiln.compression import Compression
 from kiln.errors import KilnError
 from kiln.fs.ignore import IgnoreList
-from kiln.fs.tarwriter import Add, Entry, Meta, Opaque, Whiteout, WrittenLayer, write_layer
+from kiln.fs.tarwriter import Add, Entry, Meta, Opaque, Whiteout, WrittenLayer, layer_xattrs, write_layer
 from kiln.snapshot.base import Snapshotter
 
 _OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 _MNT_DETACH = 2
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
-def _user_xattrs(path: str) -> dict[str, bytes]:
-    """The xattrs a layer carries (overlayfs' own ``trusted.overlay.*`` bookkeeping left out)."""
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-        return {
-            n: os.getxattr(path, n, follow_symlinks=False)
-            for n in names
-            if not n.startswith("trusted.overlay.")
-        }
-    except OSError:
-        return {}
 
 
 def _mount_overlay(lower: Path, upper: Path, work: Path, target: Path) -> None:
@@ -187,7 +174,7 @@ class OverlaySnapshotter(Snapshotter):
             st.st_gid,
             st.st_mtime_ns,
         )
-        return same and _user_xattrs(os.fspath(host)) == _user_xattrs(base)
+        return same and layer_xattrs(host) == layer_xattrs(base)  # as the layer would carry them
 
     def take(
         self,
