@@ -7,6 +7,7 @@ candidates; pushes always go to the named registry.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -36,6 +37,7 @@ MANIFEST_ACCEPT = (
     mediatypes.DOCKER_MANIFEST,
 )
 MAX_MANIFEST_BYTES = 4 << 20
+MAX_PAGES = 1000  # of a paginated list (tags, referrers): a registry whose Link never ends is cut off
 CHUNK = 1 << 20
 DEFAULT_CHUNKED_THRESHOLD = 256 << 20
 _RESTARTABLE = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "DIGEST_INVALID", "SIZE_INVALID"})
@@ -198,32 +200,47 @@ class RegistryClient:
     def list_tags(self, repo: Repository, page_size: int = 1000) -> list[str]:
         """Every tag of ``repo`` (following ``Link`` pagination); an unknown repository has none."""
         tags: list[str] = []
-        path: str | None = f"/v2/{repo.repository}/tags/list?n={page_size}"
-        while path:
+        what = f"list tags of {repo}"
+        for body in self.get_pages(repo, f"/v2/{repo.repository}/tags/list?n={page_size}", what) or ():
+            try:
+                page = json.loads(body).get("tags") or []
+            except (ValueError, AttributeError):
+                raise RegistryError(f"{what}: answer is not JSON", code="UNSUPPORTED") from None
+            tags.extend(str(t) for t in page)
+        return tags
+
+    def get_pages(
+        self,
+        repo: Repository,
+        path: str,
+        what: str,
+        headers: Mapping[str, str] | None = None,
+        max_pages: int = MAX_PAGES,
+    ) -> list[bytes] | None:
+        """The body of every page of a list the registry paginates with ``Link: <...>; rel="next"`` (at most
+        ``max_pages``); None when the first page is 404 (a later 404 ends the list)."""
+        bodies: list[bytes] = []
+        next_path: str | None = path
+        for _ in range(max_pages):
+            if next_path is None:
+                return bodies
             resp = self.transport.request(
                 "GET",
                 repo.api_host,
-                path,
+                next_path,
                 scopes=[repo.scope("pull")],
                 push=False,
-                what=f"list tags of {repo}",
+                what=what,
                 ok=(200, 404),
+                headers=headers,
             )
             with resp:
                 if resp.status_code == 404:
-                    return tags
-                try:
-                    page = resp.json().get("tags") or []
-                except ValueError:
-                    raise RegistryError(
-                        f"list tags of {repo}: answer is not JSON", code="UNSUPPORTED"
-                    ) from None
-            tags.extend(str(t) for t in page)
-            next_link = resp.links.get("next", {}).get("url")
-            path = (
-                urljoin(self.transport.endpoint(repo.api_host, False).base, next_link) if next_link else None
-            )
-        return tags
+                    return bodies if bodies else None
+                bodies.append(resp.content)
+            link = resp.links.get("next", {}).get("url")
+            next_path = urljoin(self.transport.endpoint(repo.api_host, False).base, link) if link else None
+        raise RegistryError(f"{what}: more than {max_pages} pages", code="UNSUPPORTED")
 
     def put_manifest(self, ref: Reference, raw: bytes, media_type: str) -> Digest:
         """PUT a manifest under the reference's tag (or digest); returns the digest of ``raw``."""

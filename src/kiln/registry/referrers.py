@@ -17,7 +17,7 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 
 from kiln.digest import Digest
 from kiln.errors import KilnError, RegistryError
@@ -158,38 +158,20 @@ def _from_api(
     client: RegistryClient, repo: Repository, subject: Digest, artifact_type: str | None
 ) -> tuple[Descriptor, ...] | None:
     """Every page of the referrers API's answer; None when the registry has no referrers API (404)."""
-    path: str | None = f"/v2/{repo.repository}/referrers/{subject}"
+    path = f"/v2/{repo.repository}/referrers/{subject}"
     if artifact_type:
         path = f"{path}?artifactType={quote(artifact_type, safe='')}"
+    what = f"list referrers of {repo}@{subject}"
+    bodies = client.get_pages(repo, path, what, {"Accept": mediatypes.OCI_INDEX}, max_pages=_MAX_PAGES)
+    if bodies is None:
+        return None
     out: list[Descriptor] = []
-    for _ in range(_MAX_PAGES):
-        if path is None:
-            return tuple(out)
-        resp = client.transport.request(
-            "GET",
-            repo.api_host,
-            path,
-            scopes=[repo.scope("pull")],
-            push=False,
-            what=f"list referrers of {repo}@{subject}",
-            ok=(200, 404),
-            headers={"Accept": mediatypes.OCI_INDEX},
-        )
-        with resp:
-            if resp.status_code == 404:
-                return None
-            try:
-                page = Index.from_bytes(resp.content)
-            except KilnError as err:
-                raise RegistryError(
-                    f"list referrers of {repo}@{subject}: {err.message}", code="UNSUPPORTED"
-                ) from None
-        out.extend(page.manifests)
-        next_link = resp.links.get("next", {}).get("url")
-        path = urljoin(client.transport.endpoint(repo.api_host, False).base, next_link) if next_link else None
-    raise RegistryError(
-        f"list referrers of {repo}@{subject}: more than {_MAX_PAGES} pages", code="UNSUPPORTED"
-    )
+    for body in bodies:
+        try:
+            out.extend(Index.from_bytes(body).manifests)
+        except KilnError as err:
+            raise RegistryError(f"{what}: {err.message}", code="UNSUPPORTED") from None
+    return tuple(out)
 
 
 __all__ = [
