@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,8 @@ def run_index(ctx: click.Context, images: Sequence[str], params: Mapping[str, An
         platforms=parse_platforms(params["platform"]),
     )
     options: RegistryOptions = registry_options(params, environ, USER_AGENT)
+    if options.insecure:  # the images read are the ones copied and pushed back: plain HTTP for them too
+        options = dataclasses.replace(options, insecure_pull=True)
     with RegistryClient(options) as client:
         published = publish_index(client, request)
     write_index_digest_files(params, published)
@@ -103,7 +106,7 @@ def run_index(ctx: click.Context, images: Sequence[str], params: Mapping[str, An
 @string_flag("--digest-file", help="write the index digest here")
 @string_flag("--image-name-with-digest-file", help="write repo@digest lines for the index here")
 @string_flag("--image-name-tag-with-digest-file", help="write repo:tag@digest lines for the index here")
-@bool_flag("--insecure", False, "push to plain HTTP registries")
+@bool_flag("--insecure", False, "use plain HTTP registries (for the images read and the pushes)")
 @bool_flag("--skip-tls-verify", False, "do not verify registries' TLS certificates")
 @int_flag("--push-retry", 0, "retries for each push")
 @int_flag("--image-download-retry", 0, "retries for reading each image")
