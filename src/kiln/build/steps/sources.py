@@ -44,20 +44,7 @@ def match_sources(root: Path, pattern: str, ignored: Ignored | None = None) -> l
         return [clean]
     found = [""]
     for part in clean.split("/"):
-        nxt: list[str] = []
-        for base in found:
-            directory = safepath.resolve(root, base) if base else root
-            if not has_glob(part):
-                candidate = posixpath.join(base, part) if base else part
-                if os.path.lexists(safepath.resolve(root, candidate)):
-                    nxt.append(candidate)
-                continue
-            try:
-                names = sorted(os.listdir(directory))
-            except OSError:
-                continue
-            nxt.extend(posixpath.join(base, n) if base else n for n in names if fnmatchcase(n, part))
-        found = nxt
+        found = _match_part(root, found, part)
     return [p for p in found if ignored is None or not ignored(p)]
 
 
@@ -81,37 +68,44 @@ def match_parents(root: Path, pivot: str, pattern: str, ignored: Ignored | None 
     found = [pivot]
     if pivot and not os.path.lexists(safepath.resolve(root, pivot)):
         return []
-    for part in pattern.split("/") if pattern else []:
-        nxt: list[str] = []
-        for base in found:
-            if part == "**":
-                nxt.append(base)
-                nxt.extend(_descendants(root, base))
-                continue
-            if not has_glob(part):
-                candidate = posixpath.join(base, part) if base else part
-                if os.path.lexists(safepath.resolve(root, candidate)):
-                    nxt.append(candidate)
-                continue
-            directory = safepath.resolve(root, base) if base else root
-            try:
-                names = sorted(os.listdir(directory))
-            except OSError:
-                continue
-            nxt.extend(posixpath.join(base, n) if base else n for n in names if fnmatchcase(n, part))
+    parts = pattern.split("/") if pattern else []
+    for index, part in enumerate(parts):
+        if part == "**":
+            dirs_only = index < len(parts) - 1  # a later component can only continue below a directory
+            nxt = [b for base in found for b in (base, *_descendants(root, base, dirs_only))]
+        else:
+            nxt = _match_part(root, found, part)
         found = list(dict.fromkeys(nxt))
     return sorted(p for p in found if ignored is None or not p or not ignored(p))
 
 
-def _descendants(root: Path, base: str) -> list[str]:
-    """Every path below ``base`` (symlinks not followed), sorted."""
+def _match_part(root: Path, found: list[str], part: str) -> list[str]:
+    """Each path of ``found`` extended by one pattern component: a literal name that exists, or a glob."""
+    nxt: list[str] = []
+    for base in found:
+        if not has_glob(part):
+            candidate = posixpath.join(base, part) if base else part
+            if os.path.lexists(safepath.resolve(root, candidate)):
+                nxt.append(candidate)
+            continue
+        directory = safepath.resolve(root, base) if base else root
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        nxt.extend(posixpath.join(base, n) if base else n for n in names if fnmatchcase(n, part))
+    return nxt
+
+
+def _descendants(root: Path, base: str, dirs_only: bool = False) -> list[str]:
+    """Every path below ``base`` (symlinks not followed; only directories if ``dirs_only``), sorted."""
     top = safepath.resolve(root, base) if base else root
     if not top.is_dir():
         return []
     out = []
     for dirpath, dirnames, filenames in os.walk(top):
         rel_dir = os.path.relpath(dirpath, top)
-        for name in dirnames + filenames:
+        for name in dirnames if dirs_only else dirnames + filenames:
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
             out.append(posixpath.join(base, rel) if base else rel)
     return sorted(out)
