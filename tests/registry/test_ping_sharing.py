@@ -131,7 +131,7 @@ def test_a_registry_that_never_answers_is_waited_for_once_per_scheme() -> None:
 
         thread = threading.Thread(target=accept, daemon=True)
         thread.start()
-        options = RegistryOptions(insecure_registries=(host,), timeout=0.5, retry_base_delay=0.01)
+        options = RegistryOptions(insecure_registries=(host,), timeout=0.5, request_retries=0)
         with RegistryClient(options) as client, pytest.raises(RegistryError) as info:
             client.transport.endpoint(host, False)
         assert info.value.code == "CONNECTION" and "timed out" in str(info.value)

@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 from fixtures.registry import RegistryServer
 from kiln.digest import Digest
 from kiln.errors import RegistryError
-from kiln.reference import Reference
+from kiln.reference import Reference, Repository
 from kiln.registry.client import RegistryClient
 from registry.helpers import options_for
 
@@ -97,9 +97,40 @@ def test_retries_are_bounded(registry_http: RegistryServer) -> None:
     assert info.value.code == "UNAVAILABLE"
 
 
-def test_no_retry_by_default(registry_http: RegistryServer) -> None:
+def _stored_blob(server: RegistryServer, name: str) -> tuple[Repository, Digest]:
+    blob = name.encode() * 100
+    digest = Digest.of_bytes(blob)
+    repo = Reference.parse(server.ref(name)).context()
+    with RegistryClient(options_for(server)) as plain:
+        plain.upload_blob(repo, digest, len(blob), lambda: io.BytesIO(blob))
+    return repo, digest
+
+
+def test_without_flags_a_request_is_tried_three_times(registry_http: RegistryServer) -> None:
+    """kaniko's registry library retries a 5xx on its own (3 attempts) even with --push-retry 0, so a
+    registry that answers one HEAD with a 500 while another job commits the same blob fails no build."""
+    repo, digest = _stored_blob(registry_http, "retry/floor")
+    adapter = FailingAdapter(2, 500, f"/blobs/{digest}")
+    sleeps: list[float] = []
+    with _client(registry_http, adapter, sleeps) as client:
+        assert client.blob_exists(repo, digest)
+    assert adapter.injected == 2 and sleeps == [0.01, 0.02]
+
+    adapter = FailingAdapter(3, 500, f"/blobs/{digest}")
+    with _client(registry_http, adapter, []) as client, pytest.raises(RegistryError) as info:
+        client.blob_exists(repo, digest)
+    assert adapter.injected == 3 and info.value.status == 500
+
+
+def test_flags_raise_the_floor_and_request_retries_zero_removes_it(registry_http: RegistryServer) -> None:
+    repo, digest = _stored_blob(registry_http, "retry/raised")
+    adapter = FailingAdapter(4, 503, f"/blobs/{digest}")
+    with _client(registry_http, adapter, [], image_download_retry=4) as client:
+        assert client.blob_exists(repo, digest, push=False)
+    assert adapter.injected == 4
+
     adapter = FailingAdapter(1, 503, "/manifests/")
     sleeps: list[float] = []
-    with _client(registry_http, adapter, sleeps) as client, pytest.raises(RegistryError):
+    with _client(registry_http, adapter, sleeps, request_retries=0) as client, pytest.raises(RegistryError):
         client.get_manifest(Reference.parse(registry_http.ref("retry/none:x")))
     assert adapter.injected == 1 and sleeps == []

@@ -81,6 +81,7 @@ def proxied_client(
         insecure_registries=(proxy_host,),
         push_retry=retries,
         image_download_retry=retries,
+        request_retries=0,  # the table's budgets are the flags' alone
         retry_base_delay=0.01,
         timeout=timeout,
         environ={},

@@ -28,6 +28,10 @@ class RegistryOptions:
     skip_default_registry_fallback: bool = False
     push_retry: int = 0
     image_download_retry: int = 0
+    # Every request's own tries after a connection failure, 408, 429 or 5xx, whatever the flags say: kaniko gets
+    # these from go-containerregistry's transport (3 attempts), and a registry that answers one HEAD with a 500
+    # while another job commits the same blob must not fail the build. The flags raise it, never lower it.
+    request_retries: int = 2
     retry_base_delay: float = 1.0  # seconds; backoff is base * 2**attempt
     timeout: float = 60.0
     user_agent: str = "kiln/0.1.0"

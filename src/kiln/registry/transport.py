@@ -24,7 +24,7 @@ from requests.adapters import HTTPAdapter
 
 from kiln.errors import AuthError, RegistryError
 from kiln.registry.auth import Challenge, TokenSource, parse_challenges, pick_challenge
-from kiln.registry.errors import error_from_exception, error_from_response, scrub_url
+from kiln.registry.errors import TEMPORARY_STATUSES, error_from_exception, error_from_response, scrub_url
 from kiln.registry.keychain import Credential, Keychain
 from kiln.registry.options import RegistryOptions
 
@@ -160,7 +160,7 @@ class Transport:
                 log.debug("ping registry %s: it answers a TLS handshake in plain HTTP; using http", host)
                 continue
             base = f"{scheme}://{host}"
-            retries = self.options.push_retry if push else self.options.image_download_retry
+            retries = self._retries(push)
             try:
                 resp = self._with_retries(
                     lambda b=base: self.session.get(b + "/v2/", **self._tls_kwargs(host, push)),  # type: ignore[misc]
@@ -256,7 +256,7 @@ class Transport:
         scope_list = sorted(set(scopes))
         url = path if "://" in path else endpoint.base + path
         if retries is None:
-            retries = self.options.push_retry if push else self.options.image_download_retry
+            retries = self._retries(push)
         ok_set = set(ok)
         auth_refreshed = False
         while True:
@@ -335,10 +335,16 @@ class Transport:
             current = location
         raise RegistryError(f"too many redirects from {scrub_url(url)}", code="REDIRECT")
 
+    def _retries(self, push: bool) -> int:
+        """How many times a request is tried again after a transient failure: the flag for its direction
+        (``--push-retry`` or ``--image-download-retry``), at least ``request_retries``."""
+        flag = self.options.push_retry if push else self.options.image_download_retry
+        return max(flag, self.options.request_retries)
+
     def _with_retries(
         self, send: Callable[[], requests.Response], what: str, url: str, retries: int
     ) -> requests.Response:
-        """Retry connection failures, 429 and 5xx up to ``retries`` times with exponential backoff."""
+        """Retry connection failures, 408, 429 and 5xx up to ``retries`` times with exponential backoff."""
         attempt = 0
         while True:
             try:
@@ -349,7 +355,7 @@ class Transport:
                     raise error from None
                 delay = self.options.retry_base_delay * (2**attempt)
             else:
-                if resp.status_code not in (429, 500, 502, 503, 504) or attempt >= retries:
+                if resp.status_code not in TEMPORARY_STATUSES or attempt >= retries:
                     return resp
                 retry_after = error_from_response(resp, what).retry_after
                 resp.close()
