@@ -121,13 +121,34 @@ def test_resumes_with_range(registry_http: RegistryServer, stored_blob: tuple[by
         proxy.close()
 
 
+def test_without_flags_one_cut_is_resumed(
+    registry_http: RegistryServer, stored_blob: tuple[bytes, Digest]
+) -> None:
+    """--image-download-retry 0 still leaves the request_retries floor (kaniko's transport retries)."""
+    blob, digest = stored_blob
+    proxy = CuttingProxy(registry_http, cuts=1)
+    try:
+        options = RegistryOptions(insecure_registries=(proxy.host,), retry_base_delay=0)
+        with RegistryClient(options, Keychain([])) as client:
+            repo = Reference.parse(f"{proxy.host}/resume/app").context()
+            parts = []
+            with client.open_blob(repo, digest, len(blob)) as reader:
+                while part := reader.read(65536):
+                    parts.append(part)
+            assert b"".join(parts) == blob
+        assert proxy.ranges == [None, f"bytes={len(blob) // 2}-"]
+    finally:
+        proxy.close()
+
+
 def test_without_retries_the_cut_is_a_connection_error(
     registry_http: RegistryServer, stored_blob: tuple[bytes, Digest]
 ) -> None:
     blob, digest = stored_blob
     proxy = CuttingProxy(registry_http, cuts=1)
     try:
-        with RegistryClient(RegistryOptions(insecure_registries=(proxy.host,)), Keychain([])) as client:
+        options = RegistryOptions(insecure_registries=(proxy.host,), request_retries=0)
+        with RegistryClient(options, Keychain([])) as client:
             repo = Reference.parse(f"{proxy.host}/resume/app").context()
             with pytest.raises(RegistryError) as info, client.open_blob(repo, digest, len(blob)) as reader:
                 while reader.read(65536):

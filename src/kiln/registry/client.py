@@ -110,7 +110,7 @@ class RegistryClient:
     ) -> FetchedManifest:
         """GET a manifest from exactly ``repo`` (no mirrors), by the tag or digest of ``ref``.
 
-        A body cut off mid-way is fetched again (``image_download_retry`` times), as a refused request would be.
+        A body cut off mid-way is fetched again (``options.retries(push)`` times), as a refused request would be.
         ``push``: a read that is part of a push (the destination's settings apply: --insecure, not
         --insecure-pull).
         """
@@ -132,7 +132,7 @@ class RegistryClient:
                     raw = resp.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
                     break
                 except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as err:
-                    if attempt >= self.options.image_download_retry:
+                    if attempt >= self.options.retries(push):
                         raise RegistryError(
                             f"pull manifest {ref}: connection lost while reading ({type(err).__name__})",
                             code="CONNECTION",
@@ -291,7 +291,7 @@ class RegistryClient:
     def open_blob(self, repo: Repository, digest: Digest, size: int | None = None) -> VerifyingReader:
         """Stream a blob (following redirects to storage); the reader raises DigestMismatch at EOF if wrong.
 
-        A dropped connection is resumed with a Range request up to ``image_download_retry`` times.
+        A dropped connection is resumed with a Range request up to ``options.retries(push=False)`` times.
         """
         what = f"pull blob {digest.short} from {repo}"
 
@@ -311,7 +311,7 @@ class RegistryClient:
 
         body = ResumingBody(
             fetch,
-            self.options.image_download_retry,
+            self.options.retries(push=False),
             what,
             self.transport.sleep,
             self.options.retry_base_delay,
@@ -359,7 +359,7 @@ class RegistryClient:
     ) -> None:
         """Upload a blob streamed from ``opener()`` unless present; tries a cross-repo mount first.
 
-        A failed transfer is restarted from a new upload session (``push_retry`` times): a registry keeps what
+        A failed transfer is restarted from a new upload session (``options.retries(push=True)`` times): a registry keeps what
         reached it of a broken PUT, so resending to the same session would corrupt the blob.
         """
         if self.blob_exists(repo, digest):
@@ -370,7 +370,9 @@ class RegistryClient:
                 self._upload_once(repo, digest, size, opener, mount_from)
                 return
             except RegistryError as err:
-                if attempt >= self.options.push_retry or not (err.temporary or err.code in _RESTARTABLE):
+                if attempt >= self.options.retries(push=True) or not (
+                    err.temporary or err.code in _RESTARTABLE
+                ):
                     raise
                 delay = self.options.retry_base_delay * (2**attempt)
                 attempt += 1
@@ -380,7 +382,7 @@ class RegistryClient:
                     repo,
                     err.code,
                     attempt,
-                    self.options.push_retry,
+                    self.options.retries(push=True),
                 )
                 self.transport.sleep(delay)
 

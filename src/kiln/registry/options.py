@@ -37,3 +37,8 @@ class RegistryOptions:
     user_agent: str = "kiln/0.1.0"
     # DOCKER_CONFIG, HOME, CI_REGISTRY*, ... are read from here; kept out of repr() as it may hold tokens
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def retries(self, push: bool) -> int:
+        """How many times a request, upload or interrupted read is tried again after a transient failure: the
+        flag for its direction (``--push-retry`` or ``--image-download-retry``), at least ``request_retries``."""
+        return max(self.push_retry if push else self.image_download_retry, self.request_retries)

@@ -160,7 +160,7 @@ class Transport:
                 log.debug("ping registry %s: it answers a TLS handshake in plain HTTP; using http", host)
                 continue
             base = f"{scheme}://{host}"
-            retries = self._retries(push)
+            retries = self.options.retries(push)
             try:
                 resp = self._with_retries(
                     lambda b=base: self.session.get(b + "/v2/", **self._tls_kwargs(host, push)),  # type: ignore[misc]
@@ -256,7 +256,7 @@ class Transport:
         scope_list = sorted(set(scopes))
         url = path if "://" in path else endpoint.base + path
         if retries is None:
-            retries = self._retries(push)
+            retries = self.options.retries(push)
         ok_set = set(ok)
         auth_refreshed = False
         while True:
@@ -334,12 +334,6 @@ class Transport:
                 method, body = "GET", None
             current = location
         raise RegistryError(f"too many redirects from {scrub_url(url)}", code="REDIRECT")
-
-    def _retries(self, push: bool) -> int:
-        """How many times a request is tried again after a transient failure: the flag for its direction
-        (``--push-retry`` or ``--image-download-retry``), at least ``request_retries``."""
-        flag = self.options.push_retry if push else self.options.image_download_retry
-        return max(flag, self.options.request_retries)
 
     def _with_retries(
         self, send: Callable[[], requests.Response], what: str, url: str, retries: int
