@@ -7,6 +7,7 @@ fail on demand; everything after them is the real server. Sleeps are recorded in
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from requests.adapters import HTTPAdapter
 from fixtures.registry import RegistryServer
 from kiln.digest import Digest
 from kiln.errors import RegistryError
+from kiln.oci import mediatypes
 from kiln.reference import Reference, Repository
 from kiln.registry.client import RegistryClient
 from registry.helpers import options_for
@@ -24,12 +26,20 @@ from registry.helpers import options_for
 class FailingAdapter(HTTPAdapter):
     """Answers the first ``failures`` requests whose path contains ``match`` with ``status`` itself."""
 
-    def __init__(self, failures: int, status: int, match: str, retry_after: str | None = None) -> None:
+    def __init__(
+        self,
+        failures: int,
+        status: int,
+        match: str,
+        retry_after: str | None = None,
+        code: str = "UNAVAILABLE",
+    ) -> None:
         super().__init__()
         self.failures = failures
         self.status = status
         self.match = match
         self.retry_after = retry_after
+        self.code = code
         self.injected = 0
         self.passed: list[str] = []
 
@@ -43,7 +53,7 @@ class FailingAdapter(HTTPAdapter):
             resp.headers["Content-Type"] = "application/json"
             if self.retry_after is not None:
                 resp.headers["Retry-After"] = self.retry_after
-            resp._content = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
+            resp._content = json.dumps({"errors": [{"code": self.code, "message": "injected"}]}).encode()
             return resp
         self.passed.append(request.method or "")
         return super().send(request, *args, **kwargs)
@@ -134,3 +144,55 @@ def test_flags_raise_the_floor_and_request_retries_zero_removes_it(registry_http
     with _client(registry_http, adapter, sleeps, request_retries=0) as client, pytest.raises(RegistryError):
         client.get_manifest(Reference.parse(registry_http.ref("retry/none:x")))
     assert adapter.injected == 1 and sleeps == []
+
+
+def _manifest_naming(config: bytes, layer: bytes) -> bytes:
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mediatypes.OCI_MANIFEST,
+            "config": {
+                "mediaType": mediatypes.OCI_CONFIG,
+                "digest": str(Digest.of_bytes(config)),
+                "size": len(config),
+            },
+            "layers": [
+                {"mediaType": mediatypes.OCI_LAYER, "digest": str(Digest.of_bytes(layer)), "size": len(layer)}
+            ],
+        }
+    ).encode()
+
+
+def test_manifest_put_is_sent_again_when_the_registry_could_not_read_a_blob_yet(
+    registry_http: RegistryServer,
+) -> None:
+    """distribution answers DIGEST_INVALID when it checks a manifest while another job rewrites the link file of
+    a blob the manifest names (seen in CI: two matrix jobs pushing one layer). The injected answer is synthetic;
+    the second PUT goes to the real registry, which stores the manifest."""
+    repo, layer_digest = _stored_blob(registry_http, "retry/manifest")
+    layer = b"retry/manifest" * 100
+    config = b'{"architecture":"amd64","os":"linux"}'
+    with RegistryClient(options_for(registry_http)) as plain:
+        plain.upload_blob(repo, Digest.of_bytes(config), len(config), lambda: io.BytesIO(config))
+    raw = _manifest_naming(config, layer)
+    ref = Reference.parse(registry_http.ref("retry/manifest:v1"))
+    adapter = FailingAdapter(1, 400, "/manifests/", code="DIGEST_INVALID")
+    sleeps: list[float] = []
+    with _client(registry_http, adapter, sleeps) as client:
+        assert client.put_manifest(ref, raw, mediatypes.OCI_MANIFEST) == Digest.of_bytes(raw)
+        assert client.get_manifest(ref).raw == raw
+    assert adapter.injected == 1 and sleeps == [0.01]
+    assert layer_digest == Digest.of_bytes(layer)
+
+
+def test_a_manifest_naming_a_missing_blob_still_fails_after_the_retries(
+    registry_http: RegistryServer,
+) -> None:
+    config = b'{"architecture":"amd64","os":"linux"}'
+    raw = _manifest_naming(config, b"never pushed")
+    ref = Reference.parse(registry_http.ref("retry/missing:v1"))
+    adapter = FailingAdapter(0, 400, "/manifests/")
+    with _client(registry_http, adapter, []) as client, pytest.raises(RegistryError) as info:
+        client.put_manifest(ref, raw, mediatypes.OCI_MANIFEST)
+    assert info.value.code == "MANIFEST_BLOB_UNKNOWN"
+    assert adapter.passed.count("PUT") == 3  # the first PUT and the 2 of the request_retries floor

@@ -41,6 +41,11 @@ MAX_PAGES = 1000  # of a paginated list (tags, referrers): a registry whose Link
 CHUNK = 1 << 20
 DEFAULT_CHUNKED_THRESHOLD = 256 << 20
 _RESTARTABLE = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "DIGEST_INVALID", "SIZE_INVALID"})
+# A manifest PUT refused because the registry could not read a blob it names, though every blob was pushed first:
+# distribution rewrites a blob's link file in place when another job commits the same blob to the repository, and
+# a manifest checked meanwhile reads it half-written (DIGEST_INVALID); registries on eventually consistent storage
+# answer MANIFEST_BLOB_UNKNOWN for a blob uploaded a moment ago. Both pass when the PUT is sent again.
+_BLOB_NOT_SEEN_YET = frozenset({"DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN"})
 
 
 @dataclass(frozen=True)
@@ -253,17 +258,27 @@ class RegistryClient:
         manifest's ``subject`` for the referrers API)."""
         repo = ref.context()
         digest = Digest.of_bytes(raw)
-        resp = self.transport.request(
-            "PUT",
-            repo.api_host,
-            f"/v2/{repo.repository}/manifests/{ref.tag or digest}",
-            scopes=[repo.scope("pull", "push")],
-            push=True,
-            what=f"push manifest {ref}",
-            ok=(200, 201, 202),
-            headers={"Content-Type": media_type},
-            body=lambda: raw,
-        )
+        attempt = 0
+        while True:
+            try:
+                resp = self.transport.request(
+                    "PUT",
+                    repo.api_host,
+                    f"/v2/{repo.repository}/manifests/{ref.tag or digest}",
+                    scopes=[repo.scope("pull", "push")],
+                    push=True,
+                    what=f"push manifest {ref}",
+                    ok=(200, 201, 202),
+                    headers={"Content-Type": media_type},
+                    body=lambda: raw,
+                )
+                break
+            except RegistryError as err:
+                if err.code not in _BLOB_NOT_SEEN_YET or attempt >= self.options.retries(push=True):
+                    raise
+                attempt += 1
+                log.info("push manifest %s: registry answered %s; sending it again (%d)", ref, err.code, attempt)
+                self.transport.sleep(self.options.retry_base_delay * (2 ** (attempt - 1)))
         resp.close()
         stored = resp.headers.get("Docker-Content-Digest")
         if stored and stored != str(digest):
