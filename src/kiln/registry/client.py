@@ -277,7 +277,9 @@ class RegistryClient:
                 if err.code not in _BLOB_NOT_SEEN_YET or attempt >= self.options.retries(push=True):
                     raise
                 attempt += 1
-                log.info("push manifest %s: registry answered %s; sending it again (%d)", ref, err.code, attempt)
+                log.info(
+                    "push manifest %s: registry answered %s; sending it again (%d)", ref, err.code, attempt
+                )
                 self.transport.sleep(self.options.retry_base_delay * (2 ** (attempt - 1)))
         resp.close()
         stored = resp.headers.get("Docker-Content-Digest")
