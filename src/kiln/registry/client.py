@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, TypeVar
 from urllib.parse import urlencode, urljoin
 
 import requests
@@ -40,6 +40,7 @@ MAX_MANIFEST_BYTES = 4 << 20
 MAX_PAGES = 1000  # of a paginated list (tags, referrers): a registry whose Link never ends is cut off
 CHUNK = 1 << 20
 DEFAULT_CHUNKED_THRESHOLD = 256 << 20
+_T = TypeVar("_T")
 _RESTARTABLE = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "DIGEST_INVALID", "SIZE_INVALID"})
 # A manifest PUT refused because the registry could not read a blob it names, though every blob was pushed first:
 # distribution rewrites a blob's link file in place when another job commits the same blob to the repository, and
@@ -258,29 +259,21 @@ class RegistryClient:
         manifest's ``subject`` for the referrers API)."""
         repo = ref.context()
         digest = Digest.of_bytes(raw)
-        attempt = 0
-        while True:
-            try:
-                resp = self.transport.request(
-                    "PUT",
-                    repo.api_host,
-                    f"/v2/{repo.repository}/manifests/{ref.tag or digest}",
-                    scopes=[repo.scope("pull", "push")],
-                    push=True,
-                    what=f"push manifest {ref}",
-                    ok=(200, 201, 202),
-                    headers={"Content-Type": media_type},
-                    body=lambda: raw,
-                )
-                break
-            except RegistryError as err:
-                if err.code not in _BLOB_NOT_SEEN_YET or attempt >= self.options.retries(push=True):
-                    raise
-                attempt += 1
-                log.info(
-                    "push manifest %s: registry answered %s; sending it again (%d)", ref, err.code, attempt
-                )
-                self.transport.sleep(self.options.retry_base_delay * (2 ** (attempt - 1)))
+        resp = self._again(
+            f"push manifest {ref}",
+            lambda err: err.code in _BLOB_NOT_SEEN_YET,
+            lambda: self.transport.request(
+                "PUT",
+                repo.api_host,
+                f"/v2/{repo.repository}/manifests/{ref.tag or digest}",
+                scopes=[repo.scope("pull", "push")],
+                push=True,
+                what=f"push manifest {ref}",
+                ok=(200, 201, 202),
+                headers={"Content-Type": media_type},
+                body=lambda: raw,
+            ),
+        )
         resp.close()
         stored = resp.headers.get("Docker-Content-Digest")
         if stored and stored != str(digest):
@@ -376,32 +369,32 @@ class RegistryClient:
     ) -> None:
         """Upload a blob streamed from ``opener()`` unless present; tries a cross-repo mount first.
 
-        A failed transfer is restarted from a new upload session (``options.retries(push=True)`` times): a registry keeps what
-        reached it of a broken PUT, so resending to the same session would corrupt the blob.
+        A failed transfer is restarted from a new upload session (``options.retries(push=True)`` times): a
+        registry keeps what reached it of a broken PUT, so resending to the same session would corrupt the blob.
         """
         if self.blob_exists(repo, digest):
             return
+        self._again(
+            f"upload of {digest.short} to {repo}",
+            lambda err: err.temporary or err.code in _RESTARTABLE,
+            lambda: self._upload_once(repo, digest, size, opener, mount_from),
+        )
+
+    def _again(self, what: str, retryable: Callable[[RegistryError], bool], call: Callable[[], _T]) -> _T:
+        """``call()``, made again after a RegistryError that is ``retryable`` (``options.retries(push=True)``
+        times, backing off as the transport does): for push steps the transport cannot retry by itself, an
+        upload (several requests, restarted whole) or a manifest refused with a 4xx."""
         attempt = 0
         while True:
             try:
-                self._upload_once(repo, digest, size, opener, mount_from)
-                return
+                return call()
             except RegistryError as err:
-                if attempt >= self.options.retries(push=True) or not (
-                    err.temporary or err.code in _RESTARTABLE
-                ):
+                limit = self.options.retries(push=True)
+                if attempt >= limit or not retryable(err):
                     raise
-                delay = self.options.retry_base_delay * (2**attempt)
                 attempt += 1
-                log.info(
-                    "upload of %s to %s failed (%s); restarting (%d/%d)",
-                    digest.short,
-                    repo,
-                    err.code,
-                    attempt,
-                    self.options.retries(push=True),
-                )
-                self.transport.sleep(delay)
+                log.info("%s failed (%s); trying again (%d/%d)", what, err.code, attempt, limit)
+                self.transport.sleep(self.options.retry_base_delay * (2 ** (attempt - 1)))
 
     def _upload_once(
         self,
