@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from kiln.compression import peek
-from kiln.context.base import apply_sub_path
+from kiln.context.base import ContextSource, ContextSpec, apply_sub_path
 from kiln.digest import Digest, HashingWriter
 from kiln.errors import ContextError, KilnError
 from kiln.fs.unpack import UnpackOptions, apply_layer
@@ -101,3 +101,16 @@ def spool_and_extract(
     finally:
         archive.unlink(missing_ok=True)  # a failed or finished download never lingers beside the context
     return Extracted(apply_sub_path(root, sub_path), digest)
+
+
+class ArchiveSource(ContextSource):
+    """A context that arrives as a gzip-compressed tar (tar, s3, gs, azure, https): once unpacked, its
+    ``archive_digest`` is the archive's sha256."""
+
+    _spec: ContextSpec
+
+    def spooled(self, workdir: Path, label: str, download: Callable[[BinaryIO], object]) -> Path:
+        """:func:`spool_and_extract` with this context's sub-path; records the archive's digest."""
+        extracted = spool_and_extract(workdir, label, download, self._spec.sub_path)
+        self.archive_digest = extracted.digest
+        return extracted.root

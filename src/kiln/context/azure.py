@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from kiln.context.archive import spool_and_extract
-from kiln.context.base import ContextSource, ContextSpec
+from kiln.context.archive import ArchiveSource
+from kiln.context.base import ContextSpec
 from kiln.errors import ContextError
 
 _URL = re.compile(
@@ -31,7 +31,7 @@ def parse_blob_url(url: str) -> tuple[str, str, str, str]:
     return f"https://{account}.blob.{match['suffix']}", account, match["container"], match["blob"]
 
 
-class AzureBlobSource(ContextSource):
+class AzureBlobSource(ArchiveSource):
     """Streams the blob to disk (the SDK downloads in ranged chunks), then extracts it."""
 
     def __init__(self, spec: ContextSpec) -> None:
@@ -110,6 +110,4 @@ class AzureBlobSource(ContextSource):
             except AzureError as err:
                 raise ContextError(f"cannot download build context {label}: {type(err).__name__}") from None
 
-        extracted = spool_and_extract(workdir, label, download, self._spec.sub_path)
-        self.archive_digest = extracted.digest
-        return extracted.root
+        return self.spooled(workdir, label, download)

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from kiln.context.archive import spool_and_extract
-from kiln.context.base import ContextSource, ContextSpec
+from kiln.context.archive import ArchiveSource
+from kiln.context.base import ContextSpec
 from kiln.errors import ContextError
 
 SCOPES = ("https://www.googleapis.com/auth/devstorage.read_only",)
@@ -65,7 +65,7 @@ def gcs_client(environ: Mapping[str, str]) -> Any:
     return storage.Client(project=project or found or "kiln", credentials=credentials)
 
 
-class GCSSource(ContextSource):
+class GCSSource(ArchiveSource):
     """Streams the object to disk with the client's chunked download, then extracts it."""
 
     def __init__(self, spec: ContextSpec) -> None:
@@ -101,6 +101,4 @@ class GCSSource(ContextSource):
             except gexc.GoogleAPIError as err:
                 raise ContextError(f"cannot download build context {label}: {type(err).__name__}") from None
 
-        extracted = spool_and_extract(workdir, label, download, self._spec.sub_path)
-        self.archive_digest = extracted.digest
-        return extracted.root
+        return self.spooled(workdir, label, download)

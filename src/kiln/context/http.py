@@ -7,13 +7,13 @@ from typing import BinaryIO
 
 import requests
 
-from kiln.context.archive import CHUNK, spool_and_extract
-from kiln.context.base import ContextSource, ContextSpec
+from kiln.context.archive import CHUNK, ArchiveSource
+from kiln.context.base import ContextSpec
 from kiln.context.scrub import scrub_url
 from kiln.errors import ContextError
 
 
-class HttpTarSource(ContextSource):
+class HttpTarSource(ArchiveSource):
     """Streams the response body to disk, then extracts it; redirects are followed, secrets scrubbed."""
 
     def __init__(self, spec: ContextSpec, timeout: float = 60.0) -> None:
@@ -39,6 +39,4 @@ class HttpTarSource(ContextSource):
                     hint="check the host is reachable",
                 ) from None
 
-        extracted = spool_and_extract(workdir, label, download, self._spec.sub_path)
-        self.archive_digest = extracted.digest
-        return extracted.root
+        return self.spooled(workdir, label, download)

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from kiln.context.archive import spool_and_extract
-from kiln.context.base import ContextSource, ContextSpec
+from kiln.context.archive import ArchiveSource
+from kiln.context.base import ContextSpec
 from kiln.errors import ContextError
 
 _NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
@@ -61,7 +61,7 @@ def s3_client(environ: Mapping[str, str]) -> Any:
     return session.client("s3", endpoint_url=endpoint or None, config=config)
 
 
-class S3Source(ContextSource):
+class S3Source(ArchiveSource):
     """Downloads the object with boto3's multipart-aware streaming download, then extracts it."""
 
     def __init__(self, spec: ContextSpec) -> None:
@@ -90,9 +90,7 @@ class S3Source(ContextSource):
                     hint="check S3_ENDPOINT / the network",
                 ) from None
 
-        extracted = spool_and_extract(workdir, label, download, self._spec.sub_path)
-        self.archive_digest = extracted.digest
-        return extracted.root
+        return self.spooled(workdir, label, download)
 
     def _client_error(self, client: Any, label: str, err: Any) -> ContextError:
         code = str(err.response.get("Error", {}).get("Code", ""))

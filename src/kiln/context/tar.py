@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kiln.context.archive import copy_stream, extract_tar_gz, spool_and_extract
-from kiln.context.base import ContextSource, ContextSpec, apply_sub_path
+from kiln.context.archive import ArchiveSource, copy_stream, extract_tar_gz
+from kiln.context.base import ContextSpec, apply_sub_path
 from kiln.errors import ContextError
 
 
-class TarSource(ContextSource):
+class TarSource(ArchiveSource):
     """A local ``.tar.gz`` is extracted in place; stdin is spooled to disk first (it cannot be re-read)."""
 
     def __init__(self, spec: ContextSpec) -> None:
@@ -21,11 +21,7 @@ class TarSource(ContextSource):
             stdin = self._spec.stdin
             if stdin is None:
                 raise ContextError("tar://stdin: no standard input was given to read the context from")
-            extracted = spool_and_extract(
-                workdir, "tar://stdin", lambda sink: copy_stream(stdin, sink), self._spec.sub_path
-            )
-            self.archive_digest = extracted.digest
-            return extracted.root
+            return self.spooled(workdir, "tar://stdin", lambda sink: copy_stream(stdin, sink))
         path = Path(self._target)
         if not path.is_file():
             raise ContextError(
