@@ -192,12 +192,16 @@ def executor_flags(f: F) -> F:
         multi_flag("--build-arg", help="KEY=VALUE build argument (bare KEY: from the environment)"),
         bool_flag("--insecure", False, "push to plain HTTP registries"),
         bool_flag("--skip-tls-verify", False, "do not verify registries' TLS certificates"),
-        int_flag("--push-retry", 0, "retries for each push"),
+        int_flag(
+            "--push-retry", 0, "retries for each push request (2 at least, as kaniko's registry library)"
+        ),
         bool_flag(
             "--push-ignore-immutable-tag-errors", False, "treat 'tag immutable' push errors as success"
         ),
         int_flag("--image-fs-extract-retry", 0, "retries for extracting a base image's filesystem"),
-        int_flag("--image-download-retry", 0, "retries for downloading an image"),
+        int_flag(
+            "--image-download-retry", 0, "retries for each image download request (2 at least, as kaniko's)"
+        ),
         string_flag("--kaniko-dir", default="/kaniko", help="kiln's working directory (env KANIKO_DIR)"),
         string_flag("--tar-path", help="also write the image as a docker-load tarball here"),
         string_flag("--tarPath", help="deprecated: use --tar-path"),

@@ -108,8 +108,8 @@ def run_index(ctx: click.Context, images: Sequence[str], params: Mapping[str, An
 @string_flag("--image-name-tag-with-digest-file", help="write repo:tag@digest lines for the index here")
 @bool_flag("--insecure", False, "use plain HTTP registries (for the images read and the pushes)")
 @bool_flag("--skip-tls-verify", False, "do not verify registries' TLS certificates")
-@int_flag("--push-retry", 0, "retries for each push")
-@int_flag("--image-download-retry", 0, "retries for reading each image")
+@int_flag("--push-retry", 0, "retries for each push request (2 at least)")
+@int_flag("--image-download-retry", 0, "retries for each read request (2 at least)")
 @registry_flags
 @log_flags
 @click.pass_context
