@@ -174,11 +174,10 @@ def build(options: BuildOptions, client: RegistryClient | None = None) -> BuildR
         context_source = open_context(spec)
         context_dir = context_source.fetch(work / "context")
         dockerfile = read_dockerfile(options, context_dir)
-        text, name = dockerfile.text, dockerfile.name
         platform = Platform.parse(options.platform) if options.platform else Platform.host()
         target_spec = PlatformSpec(platform.os, platform.architecture, platform.variant or "")
         graph = build_stages(
-            parse_dockerfile(text, name),
+            parse_dockerfile(dockerfile.text, dockerfile.name),
             options.build_arg_map(),
             options.target or None,
             target_platform=target_spec,
